@@ -1,0 +1,287 @@
+/* In-band DTMF detection (Goertzel) and suppression on G.711 payloads.
+ *
+ * Why several analysis windows: the filter decides on each packet as it passes (no delay is
+ * added to the fork), so a tone that starts late in a packet has to be caught from that
+ * packet's tail alone. Each packet is analysed as a whole (50 Hz Goertzel resolution at 160
+ * samples, enough to tell the 73 Hz-spaced rows apart) and over its last 80 and 40 samples.
+ * A whole-packet detection silences the packet and arms a hangover that also removes the
+ * tone's end in the next packets; an onset (tail-only) detection silences just that packet.
+ * A tone starting in the last 40 samples of a packet is caught one packet later: at most 5 ms
+ * of it passes, too short for any DTMF receiver (ITU-T Q.24 rejects tones under 20 ms).
+ *
+ * Acceptance, ITU-T Q.24 style with the thresholds of common PBX detectors:
+ * - strongest row and strongest column each above an absolute level (-32 dBm0 per tone);
+ * - twist: row may exceed column by 8 dB (normal), column may exceed row by 4 dB (reverse);
+ * - whole packets: the pair holds most of the energy, every other tone of each group is well
+ *   below the strongest, no strong second harmonic (speech harmonics come in series);
+ * - every window: a least-squares fit of exactly two sinusoids at the row and column
+ *   frequencies (each refined within +-2 %, Q.24's tolerance being 1.5 %) leaves little
+ *   energy unexplained. This is what rejects voiced speech whose harmonics happen to sit on a
+ *   row and a column, and it is the only usable test over the short onset windows, where the
+ *   Goertzel bins are too wide to separate the tones or measure twist.
+ */
+#include "dtmf.h"
+
+#include <string.h>
+
+#include "g711.h"
+
+#define FRAME_MAX 160 /* whole-packet analysis block; longer payloads use several */
+#define HANGOVER_FRAMES 2
+/* power of a sine at -32 dBm0 on the 16-bit scale of g711.c (0 dBm0 ~ 22300 peak) */
+#define MIN_TONE_POWER 156884.0
+#define TWIST_NORMAL 6.31  /* 8 dB: row above column */
+#define TWIST_REVERSE 2.51 /* 4 dB: column above row */
+#define NOMINAL 2          /* index of the nominal frequency in the tone tables */
+#define OFFSETS 5
+
+/* onset windows over the end of the packet, longest first */
+static const size_t onset_window[] = {80, 40};
+
+/* cos and sin of 2 pi f (1 + o) / 8000 for the tones 697 770 852 941 | 1209 1336 1477 1633 Hz
+ * and frequency offsets o = -2 %, -1 %, 0, +1 %, +2 % */
+static const double tone_cos[8][5] = {
+    {0.859516154, 0.856705366, 0.853868905, 0.851006856, 0.848119305},
+    {0.829457009, 0.826063869, 0.822640518, 0.819187081, 0.815703683},
+    {0.792574951, 0.788476874, 0.784343492, 0.780174989, 0.775971551},
+    {0.748977694, 0.744060309, 0.739102284, 0.734103889, 0.729065396},
+    {0.597388629, 0.589746907, 0.582052012, 0.574304637, 0.566505480},
+    {0.516270278, 0.507255616, 0.498185105, 0.489059744, 0.479880537},
+    {0.420470568, 0.409917462, 0.399309195, 0.388647194, 0.377932894},
+    {0.308763018, 0.296539075, 0.284266353, 0.271946872, 0.259582658},
+};
+static const double tone_sin[8][5] = {
+    {0.511108581, 0.515806084, 0.520488130, 0.525154579, 0.529805290},
+    {0.558570560, 0.563576511, 0.568561851, 0.573526396, 0.578469966},
+    {0.609774505, 0.615064402, 0.620326758, 0.625561337, 0.630767906},
+    {0.662595212, 0.668112458, 0.673593211, 0.679037172, 0.684444044},
+    {0.801951885, 0.807588129, 0.813151558, 0.818641670, 0.824057972},
+    {0.856425712, 0.861795649, 0.867070701, 0.872250289, 0.877333842},
+    {0.907306178, 0.912122620, 0.916816321, 0.921386650, 0.925832991},
+    {0.951139001, 0.955020721, 0.958745347, 0.962312267, 0.965720893},
+};
+
+/* 2 cos(2 pi 2f / 8000): second harmonics of the eight tones */
+static const float harmonic_coeff[8] = {0.916368425f,  0.706949688f,  0.460778853f,
+                                        0.185088746f,  -0.644861824f, -1.007246403f,
+                                        -1.362208668f, -1.676770561f};
+
+struct thresholds {
+    int whole;          /* whole packet: level, twist, peak and harmonic checks on Goertzel */
+    float min_fraction; /* (row + column) / total energy */
+    float rel_peak;     /* strongest / any other of its group */
+    float harmonic;     /* tone / its second harmonic */
+    double residual;    /* max energy fraction left after the two-tone least-squares fit */
+};
+
+static const struct thresholds STRICT = {1, 0.60f, 6.31f, 4.0f, 0.20};
+/* the digit of the previous packet continuing (under speech or noise) */
+static const struct thresholds CONTINUE = {1, 0.40f, 3.98f, 2.0f, 0.40};
+/* over a few milliseconds the Goertzel fraction is only a coarse pre-filter for the fit */
+static const struct thresholds ONSET = {0, 0.50f, 0.0f, 0.0f, 0.10};
+
+/* Goertzel filters run side by side over x[0..n) (independent recurrences, so the loop is
+ * throughput- rather than latency-bound); e[k] = energy of the component at 2 cos(w_k) = c[k]
+ * over the window, 2 |X(w_k)|^2 / n. */
+#define BANK_MAX 10
+static void goertzel_bank(const float *x, size_t n, const float *c, int nc, float *e)
+{
+    float s1[BANK_MAX] = {0}, s2[BANK_MAX] = {0};
+    for (size_t i = 0; i < n; i++) {
+        float xi = x[i];
+        for (int k = 0; k < nc; k++) {
+            float s0 = xi + c[k] * s1[k] - s2[k];
+            s2[k] = s1[k];
+            s1[k] = s0;
+        }
+    }
+    for (int k = 0; k < nc; k++)
+        e[k] = 2.0f * (s1[k] * s1[k] + s2[k] * s2[k] - c[k] * s1[k] * s2[k]) / (float)n;
+}
+
+/* the eight DTMF tones at their nominal frequencies */
+static void goertzel_dtmf(const float *x, size_t n, float e[8])
+{
+    static const float c[8] = {1.707737809f, 1.645281036f, 1.568686984f, 1.478204568f,
+                               1.164104023f, 0.996370211f, 0.798618389f, 0.568532707f};
+    float s1[8] = {0}, s2[8] = {0};
+    for (size_t i = 0; i < n; i++) {
+        float xi = x[i];
+        for (int k = 0; k < 8; k++) {
+            float s0 = xi + c[k] * s1[k] - s2[k];
+            s2[k] = s1[k];
+            s1[k] = s0;
+        }
+    }
+    for (int k = 0; k < 8; k++)
+        e[k] = 2.0f * (s1[k] * s1[k] + s2[k] * s2[k] - c[k] * s1[k] * s2[k]) / (float)n;
+}
+
+/* offsets (indexes into the tone tables) where tones r and c are strongest */
+static void refine(const float *x, size_t n, int r, int c, int *ro, int *co)
+{
+    float coeffs[2 * OFFSETS], e[2 * OFFSETS];
+    for (int o = 0; o < OFFSETS; o++) {
+        coeffs[o] = (float)(2.0 * tone_cos[r][o]);
+        coeffs[OFFSETS + o] = (float)(2.0 * tone_cos[c][o]);
+    }
+    goertzel_bank(x, n, coeffs, 2 * OFFSETS, e);
+    *ro = *co = 0;
+    for (int o = 1; o < OFFSETS; o++) {
+        if (e[o] > e[*ro])
+            *ro = o;
+        if (e[OFFSETS + o] > e[OFFSETS + *co])
+            *co = o;
+    }
+}
+
+/* Least-squares fit of exactly two sinusoids (tone r at offset ro, tone c at offset co; any
+ * amplitude and phase) to x[0..n): stores the energy each fitted tone carries over the window
+ * and returns the fraction of the window's energy the pair leaves unexplained. */
+static double two_tone_fit(const float *x, size_t n, int r, int ro, int c, int co, float total,
+                           double *er, double *ec)
+{
+    double g[4][5] = {{0}};
+    double cr = 1.0, sr = 0.0, cc = 1.0, sc = 0.0;
+    double cwr = tone_cos[r][ro], swr = tone_sin[r][ro], cwc = tone_cos[c][co],
+           swc = tone_sin[c][co];
+    *er = *ec = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        double b[4] = {cr, sr, cc, sc};
+        for (int j = 0; j < 4; j++) {
+            for (int k = j; k < 4; k++)
+                g[j][k] += b[j] * b[k];
+            g[j][4] += b[j] * x[i];
+        }
+        double t = cr * cwr - sr * swr;
+        sr = sr * cwr + cr * swr;
+        cr = t;
+        t = cc * cwc - sc * swc;
+        sc = sc * cwc + cc * swc;
+        cc = t;
+    }
+    for (int j = 0; j < 4; j++)
+        for (int k = 0; k < j; k++)
+            g[j][k] = g[k][j];
+    double v[4] = {g[0][4], g[1][4], g[2][4], g[3][4]};
+    /* Gaussian elimination; the Gram matrix is symmetric positive definite */
+    for (int p = 0; p < 4; p++) {
+        if (g[p][p] <= 1e-9)
+            return 1.0;
+        for (int j = p + 1; j < 4; j++) {
+            double f = g[j][p] / g[p][p];
+            for (int k = p; k < 5; k++)
+                g[j][k] -= f * g[p][k];
+        }
+    }
+    double a[4];
+    for (int p = 3; p >= 0; p--) {
+        double sum = g[p][4];
+        for (int k = p + 1; k < 4; k++)
+            sum -= g[p][k] * a[k];
+        a[p] = sum / g[p][p];
+    }
+    *er = (a[0] * a[0] + a[1] * a[1]) * (double)n / 2.0;
+    *ec = (a[2] * a[2] + a[3] * a[3]) * (double)n / 2.0;
+    double explained = a[0] * v[0] + a[1] * v[1] + a[2] * v[2] + a[3] * v[3];
+    return (total - explained) / total;
+}
+
+static int level_and_twist_ok(double er, double ec, size_t n)
+{
+    double floor_energy = MIN_TONE_POWER * (double)n;
+    return er >= floor_energy && ec >= floor_energy && er <= ec * TWIST_NORMAL &&
+           ec <= er * TWIST_REVERSE;
+}
+
+/* Returns the digit index (row * 4 + column) found in x[0..n), or -1; with want_digit >= 0
+ * only that digit is looked for. Cheap checks come first: most packets are speech or silence. */
+static int detect(const float *x, size_t n, const struct thresholds *t, int want_digit)
+{
+    float e[8], total = 0.0f;
+    for (size_t i = 0; i < n; i++)
+        total += x[i] * x[i];
+    if (total < 2.0f * (float)(MIN_TONE_POWER * (double)n))
+        return -1;
+    goertzel_dtmf(x, n, e);
+    int r = 0, c = 4;
+    for (int k = 1; k < 4; k++) {
+        if (e[k] > e[r])
+            r = k;
+        if (e[4 + k] > e[c])
+            c = 4 + k;
+    }
+    if (want_digit >= 0 && (r != want_digit / 4 || c != 4 + want_digit % 4))
+        return -1;
+    if (e[r] + e[c] < t->min_fraction * total)
+        return -1;
+    int ro = NOMINAL, co = NOMINAL;
+    if (t->whole) {
+        if (!level_and_twist_ok(e[r], e[c], n))
+            return -1;
+        for (int k = 0; k < 4; k++) {
+            if ((k != r && e[k] * t->rel_peak > e[r]) ||
+                (4 + k != c && e[4 + k] * t->rel_peak > e[c]))
+                return -1;
+        }
+        float h[2], hc[2] = {harmonic_coeff[r], harmonic_coeff[c]};
+        goertzel_bank(x, n, hc, 2, h);
+        if (h[0] * t->harmonic > e[r] || h[1] * t->harmonic > e[c])
+            return -1;
+        refine(x, n, r, c, &ro, &co);
+    }
+    double er, ec;
+    double residual = two_tone_fit(x, n, r, ro, c, co, total, &er, &ec);
+    if (residual > t->residual || (!t->whole && !level_and_twist_ok(er, ec, n)))
+        return -1;
+    return r * 4 + (c - 4);
+}
+
+void sc_inband_dtmf_init(sc_inband_dtmf *st, int payload_type)
+{
+    memset(st, 0, sizeof *st);
+    st->payload_type = payload_type;
+    st->last_digit = -1;
+}
+
+int sc_inband_dtmf_filter(sc_inband_dtmf *st, uint8_t *payload, size_t len)
+{
+    int pcmu = st->payload_type == 0;
+    if ((!pcmu && st->payload_type != 8) || len == 0)
+        return 0;
+
+    float x[FRAME_MAX * 2];
+    int digit = -1, onset = 0;
+    size_t off = 0;
+    while (off < len) {
+        /* blocks of FRAME_MAX; a remainder shorter than half a block joins the previous one */
+        size_t n = len - off;
+        if (n > FRAME_MAX * 2 || (n > FRAME_MAX && n - FRAME_MAX >= FRAME_MAX / 2))
+            n = FRAME_MAX;
+        for (size_t i = 0; i < n; i++)
+            x[i] = pcmu ? sc_ulaw_decode(payload[off + i]) : sc_alaw_decode(payload[off + i]);
+        int d = detect(x, n, &STRICT, -1);
+        if (d < 0 && st->last_digit >= 0)
+            d = detect(x, n, &CONTINUE, st->last_digit);
+        if (d >= 0)
+            digit = d;
+        off += n;
+        if (off == len && digit < 0) {
+            for (size_t w = 0; !onset && w < sizeof onset_window / sizeof onset_window[0]; w++)
+                onset = n >= 2 * onset_window[w] &&
+                        detect(x + n - onset_window[w], onset_window[w], &ONSET, -1) >= 0;
+        }
+    }
+
+    st->last_digit = digit;
+    if (digit >= 0) {
+        st->hangover = HANGOVER_FRAMES;
+    } else if (!onset) {
+        if (st->hangover == 0)
+            return 0;
+        st->hangover--;
+    } /* an onset silences this packet only: a false one costs at most 20 ms of speech */
+    memset(payload, pcmu ? SC_PCMU_SILENCE : SC_PCMA_SILENCE, len);
+    st->frames_suppressed++;
+    return 1;
+}

@@ -1,0 +1,31 @@
+"""Python face of the C media engine: legs, relay, forks to an SRS, players, counters, events.
+
+See :mod:`src_client.media.engine` for the API and ``native/engine.h`` for the threading model.
+"""
+
+from src_client.media.engine import Engine, Fork, Leg, Player
+from src_client.media.model import (
+    SRTP_SUITES,
+    Direction,
+    EngineEvent,
+    EngineStats,
+    EventKind,
+    ForkStats,
+    LegStats,
+    SrtpParams,
+)
+
+__all__ = [
+    "SRTP_SUITES",
+    "Direction",
+    "Engine",
+    "EngineEvent",
+    "EngineStats",
+    "EventKind",
+    "Fork",
+    "ForkStats",
+    "Leg",
+    "LegStats",
+    "Player",
+    "SrtpParams",
+]

@@ -1,0 +1,411 @@
+"""SIP transports over asyncio: UDP, TCP and TLS (RFC 3261 §18, RFC 5246/8446 via Python ``ssl``).
+
+The layer moves whole SIP messages as bytes and knows nothing of their meaning: the sans-IO
+core above it parses, matches transactions and decides where replies go.  Everything that
+can fail on the network (a refused connection, a TLS handshake, a peer sending garbage or
+too much) is reported through ``on_error`` and only ever closes the one connection involved,
+so one bad peer never disturbs the others and nothing is raised into the event loop.
+
+Stream transports are framed by Content-Length (RFC 3261 §18.3) with H1's ``StreamFramer``.
+Connections are reused per remote address, in both directions: a response or an in-dialog
+request to a peer that connected to us goes back over that same connection (§18.2.2).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import socket
+import ssl
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Final, cast
+
+from .errors import SipParseError
+from .message import StreamFramer
+
+__all__ = [
+    "DEFAULT_PORTS",
+    "Address",
+    "TransportError",
+    "TransportLayer",
+    "client_context",
+    "server_context",
+]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PORTS: Final = {"udp": 5060, "tcp": 5060, "tls": 5061}
+_STREAM = frozenset({"tcp", "tls"})
+_CONNECT_TIMEOUT = 10.0
+_TLS_HANDSHAKE_TIMEOUT = 10.0
+_MAX_UDP_PAYLOAD = 65507
+
+
+@dataclass(frozen=True, slots=True)
+class Address:
+    """A transport endpoint.
+
+    ``server_name`` is the host name a TLS peer's certificate must match (RFC 5922 §7.2: the
+    domain of the URI that was resolved, not the IP address it resolved to).  It takes part
+    in equality so that a connection verified for one name is never reused for another.
+    """
+
+    transport: str  # "udp" | "tcp" | "tls"
+    host: str  # IP literal, no brackets
+    port: int
+    server_name: str | None = field(default=None, kw_only=True)
+
+    def __str__(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{self.transport}:{host}:{self.port}"
+
+
+class TransportError(Exception):
+    """A message could not be sent or a connection failed; carried to ``on_error``."""
+
+
+def client_context(
+    *,
+    cafile: str | None = None,
+    certfile: str | None = None,
+    keyfile: str | None = None,
+    verify: bool = True,
+) -> ssl.SSLContext:
+    """TLS client context: TLS 1.2 minimum, 1.3 when the peer offers it, peer verified.
+
+    ``cafile`` replaces the system trust store (a private SRS CA); ``certfile``/``keyfile``
+    present a client certificate for mutual TLS.  ``verify=False`` exists for lab setups and
+    must be asked for explicitly.
+    """
+    ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=cafile)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    if certfile is not None:
+        ctx.load_cert_chain(certfile, keyfile)
+    if not verify:
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+def server_context(
+    certfile: str,
+    keyfile: str | None = None,
+    *,
+    cafile: str | None = None,
+    require_client_cert: bool = False,
+) -> ssl.SSLContext:
+    """TLS server context: TLS 1.2 minimum; clients verified against ``cafile`` when given."""
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.load_cert_chain(certfile, keyfile)
+    if cafile is not None:
+        ctx.load_verify_locations(cafile=cafile)
+        ctx.verify_mode = ssl.CERT_REQUIRED if require_client_cert else ssl.CERT_OPTIONAL
+    elif require_client_cert:
+        raise ValueError("require_client_cert needs a cafile to verify clients against")
+    return ctx
+
+
+@lru_cache(maxsize=1024)
+def _ip_family(host: str) -> socket.AddressFamily | None:
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return None
+    return socket.AF_INET6 if ip.version == 6 else socket.AF_INET
+
+
+class _UdpEndpoint(asyncio.DatagramProtocol):
+    def __init__(self, layer: TransportLayer) -> None:
+        self.layer = layer
+        self.transport: asyncio.DatagramTransport | None = None
+        self.local = Address("udp", "", 0)
+        self.sending_to: Address | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # Python 3.11's selector transport does not subclass DatagramTransport, hence the cast.
+        self.transport = cast(asyncio.DatagramTransport, transport)
+        host, port = transport.get_extra_info("sockname")[:2]
+        self.local = Address("udp", host, port)
+
+    def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
+        host, port = addr[0], addr[1]
+        assert isinstance(host, str) and isinstance(port, int)
+        self.layer._deliver(data, Address("udp", host, port), self.local)
+
+    def error_received(self, exc: Exception) -> None:
+        # ICMP errors on an unconnected socket cannot be attributed to a peer, except when
+        # they surface synchronously inside sendto(), which is when sending_to is set.
+        self.layer._error(self.sending_to or self.local, exc)
+
+
+class _StreamConnection(asyncio.Protocol):
+    """One TCP or TLS connection, inbound or outbound."""
+
+    def __init__(self, layer: TransportLayer, transport_name: str, key: Address | None) -> None:
+        self.layer = layer
+        self.name = transport_name
+        self.remote = key or Address(transport_name, "", 0)
+        self.local = Address(transport_name, "", 0)
+        self.outbound = key is not None
+        self.transport: asyncio.Transport | None = None
+        self.loop = asyncio.get_running_loop()
+        self.framer = StreamFramer(layer.max_message_size)
+        self.last_activity = 0.0
+        self.idle_timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        host, port = transport.get_extra_info("sockname")[:2]
+        self.local = Address(self.name, host, port)
+        if not self.outbound:
+            peer_host, peer_port = transport.get_extra_info("peername")[:2]
+            self.remote = Address(self.name, peer_host, peer_port)
+        self.last_activity = self.loop.time()
+        self.idle_timer = self.loop.call_later(self.layer.idle_timeout, self._check_idle)
+        self.layer._register(self)
+
+    def data_received(self, data: bytes) -> None:
+        assert self.transport is not None
+        self.last_activity = self.loop.time()
+        try:
+            messages = self.framer.feed(data)
+        except SipParseError as exc:
+            # Framing is lost for good on a stream: RFC 3261 §18.3 leaves closing as the only way.
+            self.layer._error(self.remote, exc)
+            self.transport.abort()
+            return
+        for message in messages:
+            self.layer._deliver(message, self.remote, self.local)
+
+    def eof_received(self) -> bool:
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.idle_timer is not None:
+            self.idle_timer.cancel()
+        self.layer._unregister(self)
+        if exc is not None:
+            self.layer._error(self.remote, exc)
+
+    def write(self, data: bytes) -> None:
+        assert self.transport is not None
+        if self.transport.is_closing():
+            raise TransportError(f"connection to {self.remote} is closing")
+        self.transport.write(data)
+        self.last_activity = self.loop.time()
+        if self.transport.get_write_buffer_size() > self.layer.max_write_buffer:
+            # The peer does not read: drop it rather than buffer without bound.
+            self.transport.abort()
+            raise TransportError(f"{self.remote} is not reading; connection closed")
+
+    def _check_idle(self) -> None:
+        assert self.transport is not None
+        idle = self.loop.time() - self.last_activity
+        if idle >= self.layer.idle_timeout:
+            self.transport.close()
+        else:
+            self.idle_timer = self.loop.call_later(self.layer.idle_timeout - idle, self._check_idle)
+
+
+class TransportLayer:
+    """All listening sockets and connections of one SIP stack."""
+
+    def __init__(
+        self,
+        on_message: Callable[[bytes, Address, Address], None],
+        on_error: Callable[[Address, Exception], None] | None = None,
+        *,
+        tls_client_context: ssl.SSLContext | None = None,
+        max_message_size: int = 65535,
+        idle_timeout: float = 300.0,
+    ) -> None:
+        self._on_message = on_message
+        self._on_error = on_error
+        self._tls_client_context = tls_client_context
+        self.max_message_size = max_message_size
+        self.idle_timeout = idle_timeout
+        self.max_write_buffer = max(1 << 20, 16 * max_message_size)
+        self._udp: list[_UdpEndpoint] = []
+        self._servers: list[asyncio.Server] = []
+        self._listening: dict[str, list[Address]] = {}
+        self._connections: dict[Address, _StreamConnection] = {}
+        self._pending: dict[Address, list[bytes]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._closed = False
+
+    async def listen(
+        self, transport: str, host: str, port: int, ssl_context: ssl.SSLContext | None = None
+    ) -> Address:
+        """Bind a listening socket; port 0 picks a free one.  Errors raise here (start-up)."""
+        transport = transport.lower()
+        loop = asyncio.get_running_loop()
+        if transport == "udp":
+            _, endpoint = await loop.create_datagram_endpoint(
+                lambda: _UdpEndpoint(self), local_addr=(host, port)
+            )
+            self._udp.append(endpoint)
+            local = endpoint.local
+        elif transport in _STREAM:
+            if (transport == "tls") != (ssl_context is not None):
+                raise ValueError("an ssl_context is required for tls and only for tls")
+            name = transport
+            server = await loop.create_server(
+                lambda: _StreamConnection(self, name, None),
+                host,
+                port,
+                ssl=ssl_context,
+                reuse_address=True,
+                ssl_handshake_timeout=_TLS_HANDSHAKE_TIMEOUT if ssl_context else None,
+            )
+            self._servers.append(server)
+            bound_host, bound_port = server.sockets[0].getsockname()[:2]
+            local = Address(transport, bound_host, bound_port)
+        else:
+            raise ValueError(f"unsupported transport {transport!r}")
+        self._listening.setdefault(transport, []).append(local)
+        return local
+
+    def local_address(self, transport: str) -> Address | None:
+        """The first listening address of that transport, for Via sent-by and Contact."""
+        addresses = self._listening.get(transport.lower())
+        return addresses[0] if addresses else None
+
+    def send(self, data: bytes, remote: Address) -> None:
+        """Queue ``data`` for ``remote``; never blocks and never raises (errors go to on_error)."""
+        try:
+            if self._closed:
+                raise TransportError("transport layer is closed")
+            if len(data) > self.max_message_size:
+                raise TransportError(f"message of {len(data)} bytes exceeds the size limit")
+            if remote.transport == "udp":
+                self._send_udp(data, remote)
+            elif remote.transport in _STREAM:
+                self._send_stream(data, remote)
+            else:
+                raise TransportError(f"unsupported transport {remote.transport!r}")
+        except Exception as exc:
+            self._error(remote, exc)
+
+    def connection_count(self) -> int:
+        """Open TCP/TLS connections (inbound and outbound)."""
+        return len(self._connections)
+
+    async def close(self) -> None:
+        """Close every socket; pending connects are abandoned."""
+        self._closed = True
+        for task in list(self._tasks):
+            task.cancel()
+        for server in self._servers:
+            server.close()
+        for connection in list(self._connections.values()):
+            if connection.transport is not None:
+                connection.transport.abort()
+        for endpoint in self._udp:
+            if endpoint.transport is not None:
+                endpoint.transport.close()
+        for server in self._servers:
+            await server.wait_closed()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._servers.clear()
+        self._udp.clear()
+        self._listening.clear()
+        self._pending.clear()
+        # Let the transports run their connection_lost callbacks before the loop goes away.
+        await asyncio.sleep(0)
+
+    # -- internals -----------------------------------------------------------------------
+
+    def _send_udp(self, data: bytes, remote: Address) -> None:
+        family = _ip_family(remote.host)
+        if family is None:
+            raise TransportError(f"{remote.host!r} is not an IP address; resolve it first")
+        if len(data) > _MAX_UDP_PAYLOAD:
+            raise TransportError(f"{len(data)} bytes do not fit in a UDP datagram")
+        for endpoint in self._udp:
+            sock = endpoint.transport.get_extra_info("socket") if endpoint.transport else None
+            if sock is not None and sock.family == family and endpoint.transport is not None:
+                endpoint.sending_to = remote
+                try:
+                    endpoint.transport.sendto(data, (remote.host, remote.port))
+                finally:
+                    endpoint.sending_to = None
+                return
+        raise TransportError(f"no UDP socket listening for the address family of {remote}")
+
+    def _send_stream(self, data: bytes, remote: Address) -> None:
+        connection = self._connections.get(remote)
+        if connection is not None:
+            connection.write(data)
+            return
+        queued = self._pending.get(remote)
+        if queued is not None:
+            queued.append(data)
+            return
+        if remote.transport == "tls" and self._tls_client_context is None:
+            self._tls_client_context = client_context()
+        self._pending[remote] = [data]
+        task = asyncio.get_running_loop().create_task(self._connect(remote))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _connect(self, remote: Address) -> None:
+        loop = asyncio.get_running_loop()
+        tls = remote.transport == "tls"
+        try:
+            await asyncio.wait_for(
+                loop.create_connection(
+                    lambda: _StreamConnection(self, remote.transport, remote),
+                    remote.host,
+                    remote.port,
+                    ssl=self._tls_client_context if tls else None,
+                    server_hostname=(remote.server_name or remote.host) if tls else None,
+                    ssl_handshake_timeout=_TLS_HANDSHAKE_TIMEOUT if tls else None,
+                ),
+                _CONNECT_TIMEOUT,
+            )
+        except asyncio.CancelledError:
+            self._pending.pop(remote, None)
+            raise
+        except Exception as exc:
+            dropped = self._pending.pop(remote, [])
+            self._error(remote, TransportError(f"cannot connect to {remote} "
+                                               f"({len(dropped)} message(s) dropped): {exc}"))
+
+    def _register(self, connection: _StreamConnection) -> None:
+        if self._closed:
+            assert connection.transport is not None
+            connection.transport.abort()
+            return
+        self._connections[connection.remote] = connection
+        # Flushed here, inside connection_made, so nothing sent later can overtake it.
+        for data in self._pending.pop(connection.remote, []):
+            try:
+                connection.write(data)
+            except Exception as exc:
+                self._error(connection.remote, exc)
+                return
+
+    def _unregister(self, connection: _StreamConnection) -> None:
+        if self._connections.get(connection.remote) is connection:
+            del self._connections[connection.remote]
+
+    def _deliver(self, data: bytes, remote: Address, local: Address) -> None:
+        try:
+            self._on_message(data, remote, local)
+        except Exception as exc:
+            self._error(remote, exc)
+
+    def _error(self, remote: Address, exc: Exception) -> None:
+        if self._on_error is None:
+            log.warning("SIP transport %s: %s", remote, exc)
+            return
+        try:
+            self._on_error(remote, exc)
+        except Exception:
+            log.exception("on_error callback failed for %s", remote)
