@@ -298,3 +298,34 @@ def test_fuzz_random_bytes(data: bytes) -> None:
     _exercise(data)
     with contextlib.suppress(SipParseError):
         StreamFramer(max_size=200).feed(data)
+
+
+def test_stream_framer_byte_at_a_time() -> None:
+    framer = StreamFramer()
+    stream = INVITE + b"\r\n\r\n" + INVITE.replace(b"\r\n", b"\n", 3)
+    out: list[bytes] = []
+    for i in range(len(stream)):
+        out += framer.feed(stream[i : i + 1])
+    assert out[0] == INVITE
+    assert parse_message(out[1]) == parse_message(INVITE)
+    assert len(out) == 2
+
+
+def test_keep_alive_datagram_is_named() -> None:
+    with pytest.raises(SipParseError, match="Empty Message"):
+        parse_message(b"\r\n\r\n")
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("X-Inject", "a\r\nVia: evil"), ("X-Inject", "a\nb"), ("Bad Name", "v"), ("X:Y", "v")],
+)
+def test_header_injection_refused(name: str, value: str) -> None:
+    headers = Headers()
+    with pytest.raises(ValueError):
+        headers.add(name, value)
+    with pytest.raises(ValueError):
+        headers.set(name, value)
+    with pytest.raises(ValueError):
+        Headers([(name, value)])
+    assert len(headers) == 0

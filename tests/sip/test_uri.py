@@ -239,3 +239,43 @@ def test_fuzz_only_parse_errors(text: str) -> None:
     for parser in (parse_uri, parse_name_addr, parse_via):
         with contextlib.suppress(SipParseError):
             parser(text)
+
+
+_fragments = st.lists(
+    st.sampled_from(
+        ["sip", "sips", ":", "@", ";", "=", "<", ">", '"', "\\", " ", "/", "2.0", "SIP", "UDP",
+         "tag", "alice", "example.com", "[", "]", "::1", "5060", ",", "&", "%41", "?", "lr"]
+    ),
+    max_size=25,
+).map("".join)  # fmt: skip
+
+
+def _outcome(parser: object, text: str) -> object:
+    try:
+        return parser(text)  # type: ignore[operator]
+    except SipParseError:
+        return SipParseError
+
+
+@given(
+    st.one_of(
+        _fragments,
+        st.builds(
+            str,
+            st.builds(
+                NameAddr,
+                st.builds(SipUri, st.just("sip"), _hosts, st.none(), st.none(), st.none(), _params),
+            ),
+        ),
+    )
+)
+def test_fast_paths_agree_with_general_parsers(text: str) -> None:
+    """The one-regex fast paths only take inputs the general parsers read the same way."""
+    from src_client.sip import syntax, uri
+
+    assert _outcome(uri.parse_uri, text) == _outcome(uri._parse_uri_general, text.strip())
+    assert _outcome(uri.parse_name_addr, text) == _outcome(
+        uri._parse_name_addr_general, text.strip()
+    )
+    assert _outcome(uri.parse_via, text) == _outcome(uri._parse_via_general, text)
+    assert _outcome(syntax.parse_params, text) == _outcome(syntax._parse_params_general, text)

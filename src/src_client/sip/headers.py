@@ -73,6 +73,17 @@ def header_key(name: str) -> tuple[str, str]:
     return _BY_LOWER.get(lower) or (lower, name)
 
 
+def _checked_key(name: str, value: str) -> tuple[str, str]:
+    """Refuse names and values that would change the message structure when serialised
+    (header injection through a CR or LF taken from configuration or an API call)."""
+    key = header_key(name)
+    if key[0] not in _BY_LOWER and not is_token(name):
+        raise ValueError(f"invalid SIP header name {name!r}")
+    if "\r" in value or "\n" in value:
+        raise ValueError(f"line break in the value of SIP header {name!r}")
+    return key
+
+
 def split_list(value: str) -> list[str]:
     """Split a list header value on commas outside quotes and ``<>``; drop empty elements."""
     if "," not in value:
@@ -81,7 +92,11 @@ def split_list(value: str) -> list[str]:
 
 
 class Headers:
-    """Ordered (name, value) list; lookups case-insensitive, names canonical."""
+    """Ordered (name, value) list; lookups case-insensitive, names canonical.
+
+    add() and set() raise ValueError for a name that is not a token or a value containing
+    CR or LF.
+    """
 
     __slots__ = ("_cache", "_items")
 
@@ -163,13 +178,13 @@ class Headers:
         return [value for item_key, _, value in self._items if item_key == key]
 
     def add(self, name: str, value: str) -> None:
-        key, canonical = header_key(name)
+        key, canonical = _checked_key(name, value)
         self._items.append((key, canonical, value))
         self._cache.clear()
 
     def set(self, name: str, value: str) -> None:
         """Replace every value of ``name`` with one, kept where the first one was."""
-        key, canonical = header_key(name)
+        key, canonical = _checked_key(name, value)
         items = self._items
         for i, item in enumerate(items):
             if item[0] == key:

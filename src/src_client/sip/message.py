@@ -142,6 +142,8 @@ def parse_message(data: bytes, *, max_size: int = 65535, max_headers: int = 128)
     start = 0
     while data.startswith(b"\r\n", start):  # RFC 3261 §7.5: ignore leading empty lines
         start += 2
+    if start == len(data):
+        raise SipParseError("Empty Message")  # e.g. a CRLF keep-alive (RFC 5626 §4.4.1)
     end, sep = _head_end(data, start)
     if end < 0:
         raise SipParseError("Missing Empty Line")
@@ -224,7 +226,7 @@ def _check_rest(msg: Message, headers: Headers) -> None:
             raise SipParseError("CSeq Method Mismatch")
         max_forwards = headers.get("Max-Forwards")
         if max_forwards is not None and (
-            not max_forwards.isdigit() or not max_forwards.isascii() or len(max_forwards) > 3
+            not max_forwards.isdigit() or not max_forwards.isascii() or len(max_forwards) > 10
         ):
             raise SipParseError("Bad Max-Forwards")
 
@@ -296,35 +298,40 @@ class StreamFramer:
     connection when feed() raises.
     """
 
-    __slots__ = ("_buffer", "_max_size")
+    __slots__ = ("_buffer", "_max_size", "_searched", "_total")
 
     def __init__(self, max_size: int = 65535) -> None:
         self._buffer = bytearray()
         self._max_size = max_size
+        # Progress on the message at the head of the buffer, kept between feeds so a peer
+        # that trickles bytes costs linear, not quadratic, time.
+        self._searched = 0  # bytes already searched for the end of the header block
+        self._total = 0  # full length of the message once its header block is known
 
     def feed(self, data: bytes) -> list[bytes]:
         buffer = self._buffer
         buffer += data
         messages: list[bytes] = []
-        while True:
-            if buffer and buffer[0] in (13, 10):
-                # CRLF keep-alives (RFC 5626 §3.5.1) and stray line ends between messages
-                del buffer[: len(buffer) - len(buffer.lstrip(b"\r\n"))]
-            if not buffer:
-                break
-            end, sep = _head_end(buffer)
-            if end < 0:
-                if len(buffer) > self._max_size:
+        while buffer:
+            if not self._total:
+                if not self._searched and buffer[0] in (13, 10):
+                    # CRLF keep-alives (RFC 5626 §3.5.1) and stray line ends between messages
+                    del buffer[: len(buffer) - len(buffer.lstrip(b"\r\n"))]
+                    continue
+                end, sep = _head_end(buffer, self._searched)
+                if end < 0:
+                    if len(buffer) > self._max_size:
+                        raise SipParseError("Message Too Large")
+                    self._searched = max(0, len(buffer) - 3)
+                    break
+                self._total = end + sep + _stream_content_length(bytes(buffer[:end]))
+                if self._total > self._max_size:
                     raise SipParseError("Message Too Large")
+            if len(buffer) < self._total:
                 break
-            length = _stream_content_length(bytes(buffer[:end]))
-            total = end + sep + length
-            if total > self._max_size:
-                raise SipParseError("Message Too Large")
-            if len(buffer) < total:
-                break
-            messages.append(bytes(buffer[:total]))
-            del buffer[:total]
+            messages.append(bytes(buffer[: self._total]))
+            del buffer[: self._total]
+            self._searched = self._total = 0
         return messages
 
 

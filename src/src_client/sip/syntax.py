@@ -91,6 +91,10 @@ def parse_params(text: str) -> Params:
     """
     if _SIMPLE_PARAMS.fullmatch(text) is not None:
         return simple_params(text)
+    return _parse_params_general(text)
+
+
+def _parse_params_general(text: str) -> Params:
     text = text.strip()
     if not text:
         return ()

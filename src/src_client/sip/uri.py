@@ -273,6 +273,10 @@ def parse_name_addr(text: str) -> NameAddr:
     if match is not None:
         quoted, tokens, uri_text, params = match.groups()
         return NameAddr(parse_uri(uri_text), tokens or quoted, simple_params(params))
+    return _parse_name_addr_general(text)
+
+
+def _parse_name_addr_general(text: str) -> NameAddr:
     if not text:
         raise SipParseError("Empty Address")
     display: str | None = None
@@ -341,6 +345,10 @@ def parse_via(text: str) -> Via:
             _parse_port(port) if port is not None else None,
             simple_params(params),
         )
+    return _parse_via_general(text)
+
+
+def _parse_via_general(text: str) -> Via:
     parts = text.split("/", 2)
     if len(parts) != 3:
         raise SipParseError("Bad Via")

@@ -12,6 +12,7 @@ the ``on_finished`` report, and no exception leaves :meth:`RecordingSession.run`
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,7 +33,13 @@ from src_client.sip.endpoint import (
 )
 from src_client.sip.uri import NameAddr, SipUri
 from src_client.siprec.connectors import Connector, SrsTarget
-from src_client.siprec.metadata import RecordingMetadata, call_metadata, name_id, partial_update
+from src_client.siprec.metadata import (
+    RecordingMetadata,
+    call_metadata,
+    name_id,
+    partial_update,
+    with_participant_streams,
+)
 from src_client.siprec.offer import (
     ForkDestination,
     ForkSource,
@@ -148,7 +155,8 @@ class RecordingSession:
         self._forks = _Forks()
         self._offer: SiprecOffer | None = None
         self._offer_sdp: SessionDescription | None = None
-        self._metadata: RecordingMetadata | None = None
+        self._initial_metadata: RecordingMetadata | None = None
+        self._metadata: RecordingMetadata | None = None  # what the SRS has
         self._stop_requested = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -194,11 +202,15 @@ class RecordingSession:
         await asyncio.shield(self._task)
 
     async def update_metadata(self) -> None:
-        """Send the call's changed state (hold, caller-id) to the SRS in a re-INVITE."""
+        """Send the call's changed state (hold, caller id) to the SRS in a re-INVITE.
+
+        Ids stay those of the initial metadata, so the RFC 7865 ``partial`` document names
+        exactly the elements that changed.
+        """
         if self.state is not SessionState.ACTIVE or self.dialog is None or self._offer is None:
             return
         assert self._metadata is not None
-        new = self._build_metadata()
+        new = self._current_metadata()
         update = partial_update(self._metadata, new)
         if update is None:
             return
@@ -214,6 +226,17 @@ class RecordingSession:
             log.warning(
                 "siprec %s: SRS refused metadata update: %d", self.resource.sid, response.status
             )
+
+    def _current_metadata(self) -> RecordingMetadata:
+        """The initial metadata brought up to date with the call (names, hold)."""
+        assert self._initial_metadata is not None
+        meta = copy.deepcopy(self._initial_metadata)
+        remote, local = meta.participants  # the order call_metadata() writes them in
+        remote.name_ids = [name_id(self.call.remote)]
+        local.name_ids = [name_id(self.call.local)]
+        if self.call.on_hold:  # the held party sends nothing to record
+            meta = with_participant_streams(meta, remote.participant_id, send=[])
+        return meta
 
     # ------------------------------------------------------------------ start
 
@@ -257,7 +280,9 @@ class RecordingSession:
             address=media_address, codecs=self.call.codecs, sources=sources, secure=target.secure
         )
         self._offer_sdp = self._offer.sdp()
-        self._metadata = self._build_metadata()
+        if self._initial_metadata is None:
+            self._initial_metadata = self._build_metadata()
+        self._metadata = self._current_metadata()
         body, content_type = build_siprec_body(self._offer_sdp, self._metadata)
         credentials = None
         if self.connector.digest_username and self.connector.digest_password:

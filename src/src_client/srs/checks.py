@@ -54,12 +54,13 @@ def check_invite(request: Request) -> CheckedInvite:
     def flag(rule: str, message: str) -> None:
         found.append(Violation(rule, message))
 
-    if not _has_token(headers.get_all("Require"), "siprec"):
+    initial = ";tag=" not in (headers.get("To") or "")  # in-dialog requests carry the To tag
+    if initial and not _has_token(headers.get_all("Require"), "siprec"):
         flag("RFC 7866 §6.1.1", "no 'Require: siprec' (the SRC must require the siprec option)")
     contact = headers.get("Contact")
     if contact is None:
         flag("RFC 3261 §8.1.1.8", "INVITE without Contact")
-    else:
+    elif initial:
         try:
             contact_params = {name for name, _ in parse_name_addr(contact).params}
         except SipError:
@@ -79,7 +80,7 @@ def check_invite(request: Request) -> CheckedInvite:
     labels = {m.label for m in sdp.media if m.label} if sdp else None
     metadata = None
     if body.metadata is None:
-        if request.method == "INVITE" and ";tag=" not in (request.headers.get("To") or ""):
+        if initial:
             flag("RFC 7866 §6.1", "initial INVITE without recording metadata")
     else:
         if body.metadata_content_type != CONTENT_TYPE:
