@@ -27,9 +27,8 @@ static int open_bound(const sc_addr *local, int port)
         errno = err;
         return -1;
     }
-    int size = 1 << 20; /* absorb bursts between two epoll rounds; the kernel caps it */
-    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
-    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
+    /* default socket buffers (~200 KB) on purpose: under overload a deeper queue only delays
+     * every stream by stale audio instead of shedding it */
     return fd;
 }
 

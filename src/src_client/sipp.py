@@ -59,6 +59,21 @@ def free_port(host: str = "127.0.0.1") -> int:
     raise SippError("no free port found")
 
 
+def _free_media_port(host: str) -> int:
+    """SIPp binds its RTP echo port and that port + 2 (video): both must be free."""
+    for _ in range(50):
+        port = free_port(host)
+        if port % 2 or port > 65533:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as video:
+            try:
+                video.bind((host, port + 2))
+            except OSError:
+                continue
+        return port
+    raise SippError("no free media port pair found")
+
+
 @dataclass(slots=True)
 class SippResult:
     """SIPp's verdict on a run."""
@@ -133,7 +148,7 @@ class SippRun:
         assert self._dir is not None
         cmd = [
             "sipp", "-sf", str(scenario), "-i", self.host, "-p", str(self.port),
-            "-mp", str(free_port(self.host)), "-cp", str(free_port(self.host)),
+            "-mp", str(_free_media_port(self.host)), "-cp", str(free_port(self.host)),
             "-t", _TRANSPORTS[self.transport], "-m", str(self.calls),
             "-timeout", f"{self.timeout:g}s", "-timeout_error", "-nostdin",
             "-trace_err", "-error_file", str(self._dir / "errors.log"),

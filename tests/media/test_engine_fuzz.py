@@ -79,8 +79,8 @@ def test_fuzzed_packets_never_crash_nor_reach_the_fork_malformed() -> None:
         )
         rtcp_addr = ("127.0.0.1", a.local_rtcp_port)
         received: list[bytes] = []
-        for start in range(0, len(datagrams), 200):
-            chunk = datagrams[start : start + 200]
+        for start in range(0, len(datagrams), 100):
+            chunk = datagrams[start : start + 100]
             for d in chunk:
                 attacker.send(d, a.local_address)
                 attacker.send(d, rtcp_addr)

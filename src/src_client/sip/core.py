@@ -28,7 +28,7 @@ import secrets
 from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from functools import partial
+from functools import lru_cache, partial
 from ipaddress import ip_address
 
 from . import session_timer
@@ -180,6 +180,7 @@ def _tag() -> str:
     return secrets.token_hex(6)
 
 
+@lru_cache(maxsize=1024)
 def _is_ip(host: str) -> bool:
     try:
         ip_address(host)

@@ -243,9 +243,10 @@ class Dialog:
         return True
 
     def _note_allow(self, msg: Request | Response) -> None:
-        allow = msg.headers.get_all("Allow")
+        allow = [value for name, value in msg.headers if name == "Allow"]
         if allow:
-            self.peer_allows_update = any(m.strip().upper() == "UPDATE" for m in allow)
+            methods = ",".join(allow).upper().replace(" ", "").split(",")
+            self.peer_allows_update = "UPDATE" in methods
 
     # --- in-dialog requests (§12.2.1.1) ---------------------------------------------------
 

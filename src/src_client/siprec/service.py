@@ -97,6 +97,11 @@ class SiprecService:
     def session(self, siprec_sid: str) -> RecordingSession | None:
         return self._sessions.get(siprec_sid)
 
+    @property
+    def running(self) -> int:
+        """Recordings not finished yet (starting, active or stopping), for /metrics."""
+        return len(self._sessions)
+
     # ------------------------------------------------------------------ commands
 
     def create(

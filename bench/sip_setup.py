@@ -1,0 +1,224 @@
+"""SIP call set-up rate and memory per dialog of our stack, with SIPp as the reference.
+
+    .venv/bin/python bench/sip_setup.py [--quick] [--profile FILE]
+
+Three measurements on loopback UDP, all in one run on the same machine:
+
+1. baseline: SIPp UAC (configs/sipp/uac_bench.xml) against SIPp UAS (uas_bench.xml): the
+   reference rate of full INVITE/200/ACK/BYE/200 cycles this machine sustains;
+2. ours: our UAC (SipEndpoint) against the same SIPp UAS, the same cycle, the same number of
+   calls in flight;
+3. memory: 1,000 dialogs established at once and held, measured with tracemalloc (Python heap
+   attributable to the stack) and as an RSS delta.
+
+Our process and SIPp are pinned to different cores when there are at least two.  Every phase
+is bounded in calls and time.  The last line printed is one JSON object with the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import gc
+import json
+import os
+import pstats
+import resource
+import sys
+import time
+import tracemalloc
+from dataclasses import dataclass
+
+from src_client.sip.endpoint import Dialog, SipConfig, SipEndpoint
+from src_client.sip.uri import parse_name_addr, parse_uri
+from src_client.sipp import SippRun
+
+SDP = (
+    b"v=0\r\no=bench 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+    b"m=audio 40000 RTP/AVP 0\r\n"
+)
+IN_FLIGHT = 100  # concurrent calls, for SIPp (-l) and for us alike
+SIPP_BUFFER = ("-buff_size", "4194304")  # SIPp's default 64 KB drops bursts on loopback
+MEMORY_DIALOGS = 1000
+OUR_CPU, SIPP_CPU = 0, 1
+
+
+@dataclass
+class Plan:
+    calls: int
+    warmup: int
+    time_limit: float
+
+
+def pin_cpus() -> tuple[int | None, int | None]:
+    """Our process on one core, SIPp on another (when there are two to choose from)."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        return None, None
+    os.sched_setaffinity(0, {cpus[OUR_CPU]})
+    return cpus[OUR_CPU], cpus[SIPP_CPU]
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+async def sipp_baseline(plan: Plan, sipp_cpu: int | None, uac_cpu: int | None) -> float:
+    calls = plan.calls + plan.warmup
+    async with SippRun("uas_bench.xml", calls=calls, timeout=plan.time_limit, cpu=sipp_cpu,
+                       extra=SIPP_BUFFER) as server:  # fmt: skip
+        started = time.perf_counter()
+        async with SippRun("uac_bench.xml", calls=calls, remote=server.address, rate=100000,
+                           rate_period_ms=1000, limit=IN_FLIGHT, timeout=plan.time_limit,
+                           cpu=uac_cpu, extra=SIPP_BUFFER) as client:  # fmt: skip
+            result = await client.wait()
+        elapsed = time.perf_counter() - started
+        if result.returncode != 0 or result.successful != calls:
+            raise SystemExit(f"SIPp baseline failed: {result.summary()}")
+        await server.wait()
+    return result.successful / elapsed
+
+
+class Caller:
+    """Our UAC: ``IN_FLIGHT`` workers, each placing calls back to back."""
+
+    def __init__(self, endpoint: SipEndpoint, port: int) -> None:
+        self.endpoint = endpoint
+        self.target = parse_uri(f"sip:service@127.0.0.1:{port}")
+        self.to = parse_name_addr(f"<{self.target}>")
+        self.from_ = parse_name_addr("<sip:bench@127.0.0.1>")
+        self.failures = 0
+
+    async def setup(self) -> Dialog | None:
+        result = await self.endpoint.invite(self.target, from_=self.from_, to=self.to, body=SDP,
+                                            content_type="application/sdp")  # fmt: skip
+        if result.dialog is None:
+            self.failures += 1
+        return result.dialog
+
+    async def full_call(self) -> None:
+        dialog = await self.setup()
+        if dialog is not None and (await dialog.bye()).status != 200:
+            self.failures += 1
+
+    async def run(self, calls: int, deadline: float) -> int:
+        remaining = calls
+        done = 0
+
+        async def worker() -> None:
+            nonlocal remaining, done
+            while remaining > 0 and time.monotonic() < deadline:
+                remaining -= 1
+                await self.full_call()
+                done += 1
+
+        await asyncio.gather(*(worker() for _ in range(min(IN_FLIGHT, calls))))
+        return done
+
+
+async def our_rate(plan: Plan, sipp_cpu: int | None, profile: str | None) -> tuple[float, int]:
+    endpoint = await SipEndpoint.create(SipConfig(), listen=[("udp", "127.0.0.1", 0)])
+    try:
+        async with SippRun("uas_bench.xml", calls=plan.calls + plan.warmup,
+                           timeout=plan.time_limit, cpu=sipp_cpu,
+                           extra=SIPP_BUFFER) as server:  # fmt: skip
+            caller = Caller(endpoint, server.port)
+            deadline = time.monotonic() + plan.time_limit
+            await caller.run(plan.warmup, deadline)
+            profiler = cProfile.Profile() if profile else None
+            if profiler:
+                profiler.enable()
+            started = time.perf_counter()
+            done = await caller.run(plan.calls, deadline)
+            elapsed = time.perf_counter() - started
+            if profiler:
+                profiler.disable()
+                profiler.dump_stats(profile)  # type: ignore[arg-type]
+                pstats.Stats(profiler, stream=sys.stderr).sort_stats("tottime").print_stats(25)
+            result = await server.wait()
+        if done != plan.calls or result.successful != plan.calls + plan.warmup:
+            raise SystemExit(f"our UAC finished {done}/{plan.calls} calls "
+                             f"({caller.failures} failed); SIPp: {result.summary()}")  # fmt: skip
+        return done / elapsed, caller.failures
+    finally:
+        await endpoint.close()
+
+
+def rss_bytes() -> int:
+    with open("/proc/self/statm", encoding="ascii") as fh:
+        return int(fh.read().split()[1]) * resource.getpagesize()
+
+
+async def memory_per_dialog(sipp_cpu: int | None, time_limit: float) -> tuple[float, float, int]:
+    """(tracemalloc bytes, RSS bytes, dialogs) per established dialog, 1,000 held at once."""
+    endpoint = await SipEndpoint.create(SipConfig(), listen=[("udp", "127.0.0.1", 0)])
+    warmup = 50
+    try:
+        async with SippRun("uas_bench.xml", calls=MEMORY_DIALOGS + warmup, timeout=time_limit,
+                           cpu=sipp_cpu, limit=MEMORY_DIALOGS + warmup,
+                           extra=SIPP_BUFFER) as server:  # fmt: skip
+            caller = Caller(endpoint, server.port)
+            deadline = time.monotonic() + time_limit
+            await caller.run(warmup, deadline)  # fill one-off caches before measuring
+            gc.collect()
+            tracemalloc.start()
+            heap_before, rss_before = tracemalloc.get_traced_memory()[0], rss_bytes()
+            semaphore = asyncio.Semaphore(IN_FLIGHT)
+
+            async def establish() -> Dialog | None:
+                async with semaphore:
+                    return await caller.setup()
+
+            dialogs = [d for d in await asyncio.gather(*(establish() for _ in
+                                                          range(MEMORY_DIALOGS))) if d]  # fmt: skip
+            gc.collect()
+            heap_after, rss_after = tracemalloc.get_traced_memory()[0], rss_bytes()
+            held = endpoint.core.dialog_count
+            tracemalloc.stop()
+            for start in range(0, len(dialogs), IN_FLIGHT):
+                await asyncio.gather(*(d.bye() for d in dialogs[start:start + IN_FLIGHT]))
+            await server.wait()
+        if held < MEMORY_DIALOGS:
+            raise SystemExit(f"only {held} of {MEMORY_DIALOGS} dialogs were established")
+        return (heap_after - heap_before) / held, (rss_after - rss_before) / held, held
+    finally:
+        await endpoint.close()
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="short run (under a minute)")
+    parser.add_argument("--profile", metavar="FILE", help="cProfile our UAC phase into FILE")
+    args = parser.parse_args()
+    plan = Plan(calls=3000, warmup=300, time_limit=25) if args.quick else \
+        Plan(calls=20000, warmup=1000, time_limit=60)  # fmt: skip
+    our_cpu, sipp_cpu = pin_cpus()
+    log(f"pinned: our process on CPU {our_cpu}, SIPp on CPU {sipp_cpu}; "
+        f"{plan.calls} calls, {IN_FLIGHT} in flight")  # fmt: skip
+
+    baseline = await sipp_baseline(plan, sipp_cpu, our_cpu)
+    log(f"SIPp UAC -> SIPp UAS: {baseline:.0f} setups/s")
+    rate, failures = await our_rate(plan, sipp_cpu, args.profile)
+    log(f"our UAC  -> SIPp UAS: {rate:.0f} setups/s ({failures} failed)")
+    heap, rss, held = await memory_per_dialog(sipp_cpu, plan.time_limit)
+    log(f"memory: {heap:.0f} B/dialog (tracemalloc), {rss:.0f} B/dialog (RSS), {held} held")
+
+    print(json.dumps({
+        "setups_per_s": round(rate, 1),
+        "bytes_per_dialog": round(heap),
+        "rss_bytes_per_dialog": round(rss),
+        "sipp_baseline_setups_per_s": round(baseline, 1),
+        "ratio_vs_sipp": round(rate / baseline, 3),
+        "calls": plan.calls,
+        "in_flight": IN_FLIGHT,
+        "failed_calls": failures,
+        "dialogs_held": held,
+        "quick": args.quick,
+        "cpus": {"ours": our_cpu, "sipp": sipp_cpu},
+        "targets": {"setups_per_s": 3000, "bytes_per_dialog": 4096},
+    }))  # fmt: skip
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
