@@ -24,10 +24,13 @@ import os
 import resource
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -95,51 +98,55 @@ class LoadGen:
 class Result:
     target: str
     legs: int
-    srtp: bool
-    forks: bool
     offered_pps: float
-    cpu_us_per_packet: float  # CPU of the forwarder per packet received (best of the repeats)
-    pps_per_core: float
-    loss: float  # relay packets lost at the offered rate
-    fork_ratio: float  # fork copies received / packets sent
-    p99_latency_us: float
+    cpu_us_per_packet: float  # median CPU of the forwarder per packet in
+    floor_cpu_us_per_packet: float  # median of the floor, measured in the same time windows
+    ratio_vs_floor: float  # floor CPU / our CPU per packet: 1.0 = as cheap as the floor
+    loss: float  # worst relay loss over the repeats
+    fork_ratio: float  # fork copies received / packets sent (1.0 = every packet forked)
+    p99_latency_us: float  # median of the repeats' relay p99
 
 
-def measure(
-    target: str,
-    legs: int,
-    srtp: bool,
-    forks: bool,
-    gen: LoadGen,
-    cpu: Any,
-    rate: float,
-    seconds: float,
-    repeats: int,
+@dataclass
+class Target:
+    """A forwarder under load: its generator and a CPU-seconds probe."""
+
+    name: str
+    gen: LoadGen
+    cpu: Callable[[], float]
+
+
+def sample(t: Target, rate: float, seconds: float) -> tuple[float, dict[str, Any]]:
+    before = t.cpu()
+    r = t.gen.run(rate, seconds)
+    return (t.cpu() - before) / r["sent"] * 1e6, r
+
+
+def compare(
+    target: Target, floor: Target, legs: int, rate: float, seconds: float, repeats: int
 ) -> Result:
-    """Best of ``repeats`` runs: the machine is shared, so interference only ever adds CPU."""
-    gen.run(min(rate, 20000), 0.4)  # warm-up: every leg latches its source
-    best: Result | None = None
+    """Alternates target and floor runs so both see the same machine load (the machine is
+    shared: other processes' load shows up in both, and the medians are compared)."""
+    for t in (target, floor):
+        t.gen.run(min(rate, 20000), 0.3)  # warm-up: every leg latches its source
+    ours, base, runs = [], [], []
     for _ in range(repeats):
-        before = cpu()
-        r = gen.run(rate, seconds)
-        used = cpu() - before
-        sent = r["sent"]
-        result = Result(
-            target,
-            legs,
-            srtp,
-            forks,
-            sent / r["elapsed"],
-            used / sent * 1e6,
-            sent / used if used else float("inf"),
-            1 - r["relay_rx"] / sent,
-            r["fork_rx"] / sent,
-            r["p99_us"],
-        )
-        if best is None or result.cpu_us_per_packet < best.cpu_us_per_packet:
-            best = result
-    assert best is not None
-    return best
+        cpu, r = sample(target, rate, seconds)
+        ours.append(cpu)
+        runs.append(r)
+        base.append(sample(floor, rate, seconds)[0])
+    cpu, floor_cpu = statistics.median(ours), statistics.median(base)
+    return Result(
+        target.name,
+        legs,
+        statistics.median(r["sent"] / r["elapsed"] for r in runs),
+        cpu,
+        floor_cpu,
+        floor_cpu / cpu,
+        max(1 - r["relay_rx"] / r["sent"] for r in runs),
+        min(r["fork_rx"] / r["sent"] for r in runs),
+        statistics.median(r["p99_us"] for r in runs),
+    )
 
 
 def engine_setup(
@@ -161,34 +168,22 @@ def engine_setup(
     return eng, [leg.local_address[1] for leg in all_legs]
 
 
-def bench_engine(
-    loadgen: Path,
-    tmp: Path,
-    legs: int,
-    srtp: bool,
-    rate: float,
-    seconds: float,
-    repeats: int,
-    *,
-    forks: bool = True,
-    inband: bool = True,
-    load_curve: bool = False,
-) -> tuple[Result, dict[str, Any]]:
+@contextmanager
+def engine_target(
+    name: str, loadgen: Path, tmp: Path, legs: int, *, srtp: bool, inband: bool = True
+) -> Iterator[Target]:
     sink = free_port()
-    eng, ports = engine_setup(legs, srtp, forks, inband, sink)
+    eng, ports = engine_setup(legs, srtp, True, inband, sink)
     gen = LoadGen(loadgen, ports, sink, tmp)
     try:
-        name = "engine" if inband or not forks else "engine-no-inband-dtmf"
-        result = measure(name, legs, srtp, forks, gen, time.process_time, rate, seconds, repeats)
-        return result, load_and_overload(gen, rate) if load_curve else {}
+        yield Target(name, gen, time.process_time)  # the engine's threads are ours
     finally:
         gen.close()
         eng.close()
 
 
-def bench_floor(
-    floor: Path, loadgen: Path, tmp: Path, legs: int, rate: float, seconds: float, repeats: int
-) -> Result:
+@contextmanager
+def floor_target(floor: Path, loadgen: Path, tmp: Path, legs: int) -> Iterator[Target]:
     sink = free_port()
     proc = subprocess.Popen(
         [str(floor), str(legs), str(sink)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
@@ -199,31 +194,39 @@ def bench_floor(
         ports.append(int(line))
     gen = LoadGen(loadgen, ports, sink, tmp)
     try:
-        cpu = lambda: proc_cpu(proc.pid)  # noqa: E731
-        return measure("floor", legs, False, True, gen, cpu, rate, seconds, repeats)
+        yield Target("floor", gen, lambda: proc_cpu(proc.pid))
     finally:
         gen.close()
         proc.stdin.close()
         proc.wait(5)
 
 
+def settle(gen: LoadGen) -> None:
+    """Lets queues left by an overload drain before the next measurement."""
+    time.sleep(1.0)
+    gen.run(1000, 0.2)
+
+
 def load_and_overload(gen: LoadGen, rate: float) -> dict[str, Any]:
     """Max load = what the engine forwards when offered as much as the generator can send (on
-    this machine they share the cores); then latency at half of it, loss at 80 %, an overload
-    at 1.5x (or as fast as the generator goes) for 2 s, and the normal rate again: how many
+    this machine they share two cores); then latency at half of it, loss at 80 %, an overload
+    at 1.5x (or as fast as the generator goes) for 2 s, and a normal rate again: how many
     streams are forwarded again."""
     top = gen.run(0, 1.0)
     max_pps = top["relay_rx"] / top["elapsed"]
+    settle(gen)
     half = gen.run(max_pps / 2, 1.0)
     eighty = gen.run(max_pps * 0.8, 1.0)
+    settle(gen)
     burst = gen.run(max_pps * 1.5, 2.0)
+    time.sleep(1.0)
     after = gen.run(rate / 4, 1.0)
     return {
         "max_pps": max_pps,
         "half_load_offered_pps": half["sent"] / half["elapsed"],
         "half_load_loss": 1 - half["relay_rx"] / half["sent"],
-        "half_load_p99_latency_us": half["p99_us"],
         "half_load_p50_latency_us": half["p50_us"],
+        "half_load_p99_latency_us": half["p99_us"],
         "eighty_load_offered_pps": eighty["sent"] / eighty["elapsed"],
         "eighty_load_loss": 1 - eighty["relay_rx"] / eighty["sent"],
         "burst_offered_pps": burst["sent"] / burst["elapsed"],
@@ -240,8 +243,8 @@ def main() -> None:
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     sizes = (100, 1000) if args.quick else (100, 1000, 4000)
-    seconds = 0.6 if args.quick else 1.5
-    repeats = 2 if args.quick else 3
+    seconds = 0.5 if args.quick else 1.0
+    repeats = 3 if args.quick else 5
     rate = 20000.0
     results: list[Result] = []
     extra: dict[str, Any] = {}
@@ -249,48 +252,36 @@ def main() -> None:
         tmp = Path(tmpdir)
         floor, loadgen = build(tmp)
         for legs in sizes:
-            results.append(bench_floor(floor, loadgen, tmp, legs, rate, seconds, repeats))
-            for srtp in (False, True):
-                result, more = bench_engine(
-                    loadgen,
-                    tmp,
-                    legs,
-                    srtp,
-                    rate,
-                    seconds,
-                    repeats,
-                    load_curve=legs == 1000 and not srtp,
-                )
-                results.append(result)
-                extra.update(more)
-            if legs == 1000:
-                results.append(
-                    bench_engine(loadgen, tmp, legs, False, rate, seconds, repeats, inband=False)[0]
-                )
+            with floor_target(floor, loadgen, tmp, legs) as base:
+                variants = [("engine", False, True), ("engine+srtp", True, True)]
+                if legs == 1000:
+                    variants.append(("engine-no-inband-dtmf", False, False))
+                for name, srtp, inband in variants:
+                    with engine_target(name, loadgen, tmp, legs, srtp=srtp, inband=inband) as t:
+                        results.append(compare(t, base, legs, rate, seconds, repeats))
+                        if legs == 1000 and name == "engine":
+                            extra = load_and_overload(t.gen, rate)
     for r in results:
         print(
-            f"{r.target:21} legs={r.legs:4} srtp={r.srtp!s:5} forks={r.forks!s:5} "
-            f"offered={r.offered_pps:6.0f} pps "
-            f"cpu={r.cpu_us_per_packet:6.2f} us/pkt ({r.pps_per_core:8.0f} pps/core) "
-            f"loss={r.loss:.4f} fork={r.fork_ratio:.3f} p99={r.p99_latency_us:.0f} us"
+            f"{r.target:21} legs={r.legs:4} offered={r.offered_pps:6.0f} pps "
+            f"cpu={r.cpu_us_per_packet:6.2f} us/pkt floor={r.floor_cpu_us_per_packet:6.2f} "
+            f"ratio_vs_floor={r.ratio_vs_floor:.3f} loss={r.loss:.4f} fork={r.fork_ratio:.3f} "
+            f"p99={r.p99_latency_us:.0f} us"
         )
     for key, value in extra.items():
         print(f"{key}: {value:.4g}" if isinstance(value, float) else f"{key}: {value}")
 
-    def pick(target: str, legs: int, srtp: bool) -> Result:
-        return next(r for r in results if (r.target, r.legs, r.srtp) == (target, legs, srtp))
+    def pick(target: str, legs: int) -> Result:
+        return next(r for r in results if (r.target, r.legs) == (target, legs))
 
-    plain, secure, base = (
-        pick("engine", 1000, False),
-        pick("engine", 1000, True),
-        pick("floor", 1000, False),
-    )
+    plain, secure = pick("engine", 1000), pick("engine+srtp", 1000)
     summary = {
-        "pps": round(plain.pps_per_core),
-        "ratio_vs_floor": round(plain.pps_per_core / base.pps_per_core, 3),
+        "pps": round(1e6 / plain.cpu_us_per_packet),
+        "ratio_vs_floor": round(plain.ratio_vs_floor, 3),
         "ratio_vs_rtpengine": None,
         "rtpengine": "not installed" if shutil.which("rtpengine") is None else "not measured",
-        "srtp_cost_ratio": round(secure.cpu_us_per_packet / plain.cpu_us_per_packet, 3),
+        # each against the floor of its own time windows, so machine-load drift cancels
+        "srtp_cost_ratio": round(plain.ratio_vs_floor / secure.ratio_vs_floor, 3),
         "p99_latency_us": extra.get("half_load_p99_latency_us"),
         "max_pps": round(extra["max_pps"]),
         "streams_recovered_ratio": extra.get("streams_recovered_ratio"),

@@ -10,7 +10,8 @@
  * of it passes, too short for any DTMF receiver (ITU-T Q.24 rejects tones under 20 ms).
  *
  * Acceptance, ITU-T Q.24 style with the thresholds of common PBX detectors:
- * - strongest row and strongest column each above an absolute level (-32 dBm0 per tone);
+ * - strongest row and strongest column each above an absolute level (-36 dBm0 per tone, so a
+ *   -25 dBm0 digit with 8 dB of twist still counts);
  * - twist: row may exceed column by 8 dB (normal), column may exceed row by 4 dB (reverse);
  * - whole packets: the pair holds most of the energy, every other tone of each group is well
  *   below the strongest, no strong second harmonic (speech harmonics come in series);
@@ -34,8 +35,8 @@
 
 #define BLOCK_MAX 240 /* longest analysis block; longer payloads are cut into blocks of 160 */
 #define HANGOVER_FRAMES 2
-/* power of a sine at -32 dBm0 on the 16-bit scale of g711.c (0 dBm0 ~ 22300 peak) */
-#define MIN_TONE_POWER 156884.0
+/* power of a sine at -36 dBm0 on the 16-bit scale of g711.c (0 dBm0 ~ 22300 peak) */
+#define MIN_TONE_POWER 62456.0
 #define TWIST_NORMAL 6.31  /* 8 dB: row above column */
 #define TWIST_REVERSE 2.51 /* 4 dB: column above row */
 #define NOMINAL 2          /* index of the nominal frequency in the tone tables */

@@ -3,10 +3,11 @@
  * Hot-path rules: every EVP context is keyed once in sc_srtp_new; per packet the AES-CM
  * keystream comes from an ECB context, GCM is only re-IV'd and HMAC re-initialised from its
  * stored key, so protect/unprotect allocate nothing of their own (OpenSSL 3.0's HMAC re-init
- * duplicates its digest state internally). Authentication is checked
- * before decryption for AES-CM (RFC 3711 §3.3 step 5 before step 6) and stream state (ROC,
- * highest index, replay window) only changes after a packet has authenticated, so forged
- * packets cannot move a receiver's state.
+ * duplicates its digest state internally). Authentication is checked before decryption for
+ * AES-CM (RFC 3711 §3.3 step 5 before step 6) and stream state (ROC, highest index, replay
+ * window) only changes after a packet has authenticated, so forged packets cannot move a
+ * receiver's state. Protect does not refuse a repeated sequence number (libsrtp's
+ * allow_repeat_tx): the engine numbers fork packets itself and never repeats one.
  */
 #include "srtp.h"
 

@@ -438,3 +438,21 @@ def test_request_over_the_mtu_goes_over_tcp_and_falls_back_to_udp() -> None:
     assert [s.dst.transport for s in sends] == ["tcp", "udp"]
     assert top_via(sends[1].message).transport == "UDP"
     assert net.take(a, TransactionFailed) == []
+
+
+def test_invite_without_usable_contact_gets_400_and_leaves_no_transaction() -> None:
+    net, _uac, uas, _a, b = pair()
+    no_contact = raw_request("INVITE").replace(b"Contact: <sip:alice@127.0.0.1:5061>\r\n", b"")
+    net.inject(no_contact, C, b)
+    bad_contact = raw_request("INVITE", branch="z9hG4bK9").replace(
+        b"Contact: <sip:alice@127.0.0.1:5061>", b"Contact: <sip:alice@127.0.0.1:port>")
+    net.inject(bad_contact, C, b)
+    finals = [s.first_line for s in net.sent(b, "SIP/2.0 4")]
+    assert finals[0] == "SIP/2.0 400 Missing Contact"
+    assert finals[1].startswith("SIP/2.0 400 ") and len(finals) == 2
+    assert net.take(b, RequestReceived) == []
+    net.inject(raw_request("ACK", branch="z9hG4bK9"), C, b)
+    net.run_until(100)
+    assert len(net.sent(b, "SIP/2.0 400 Missing Contact")) == 11  # no ACK: Timer G until H
+    assert len(net.sent(b, finals[1])) == 1  # ACKed
+    assert uas.transaction_count == 0

@@ -269,3 +269,39 @@ async def test_large_request_switches_to_tcp(pair: tuple[SipEndpoint, SipEndpoin
         assert (await result.dialog.bye()).status == 200
     finally:
         await uas.close()
+
+
+async def test_challenged_bye_is_retried_with_credentials(
+    pair: tuple[SipEndpoint, SipEndpoint],
+) -> None:
+    uac, uas = pair
+    ud, sd, _ = await call(uac, uas, credentials=DigestCredentials("alice", "secret"))
+    byes: list[str | None] = []
+
+    async def guarded(stx: ServerTransaction) -> None:
+        authorization = stx.request.headers.get("Authorization")
+        byes.append(authorization)
+        if authorization and verify_authorization(authorization, "secret", "BYE", "lab"):
+            await stx.respond(200)
+        else:
+            await stx.respond(401, headers=[("WWW-Authenticate", 'Digest realm="lab", nonce="x"')])
+
+    sd.on_request = guarded
+    assert (await asyncio.wait_for(ud.bye(), WAIT)).status == 200
+    assert len(byes) == 2 and byes[0] is None
+    await asyncio.wait_for(sd.terminated.wait(), WAIT)
+
+
+async def test_close_fails_requests_in_flight() -> None:
+    silent = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    silent.bind(("127.0.0.1", 0))
+    uac = await SipEndpoint.create(FAST)
+    try:
+        task = asyncio.create_task(uac.invite(
+            parse_uri(f"sip:bob@127.0.0.1:{silent.getsockname()[1]}"), from_=ALICE, to=BOB))
+        await asyncio.sleep(0.05)
+        await uac.close()
+        with pytest.raises(SipTransportError):
+            await asyncio.wait_for(task, WAIT)
+    finally:
+        silent.close()

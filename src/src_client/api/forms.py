@@ -10,7 +10,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from aiohttp import web
-from multidict import MultiDictProxy
+from multidict import MultiMapping
 
 from src_client import errors
 from src_client.api.problems import UNSUPPORTED_CONTENT_TYPE
@@ -76,13 +76,13 @@ class PageRequest:
         return self.page * self.page_size
 
 
-def page_request(query: MultiDictProxy[str]) -> PageRequest:
+def page_request(query: MultiMapping[str]) -> PageRequest:
     page = _integer(query, "Page", 0, 0, 1_000_000)
     size = _integer(query, "PageSize", DEFAULT_PAGE_SIZE, 1, MAX_PAGE_SIZE)
     return PageRequest(page, size)
 
 
-def _integer(query: MultiDictProxy[str], key: str, default: int, low: int, high: int) -> int:
+def _integer(query: MultiMapping[str], key: str, default: int, low: int, high: int) -> int:
     text = query.get(key)
     if text is None or text == "":
         return default
@@ -91,13 +91,13 @@ def _integer(query: MultiDictProxy[str], key: str, default: int, low: int, high:
     return int(text)
 
 
-def _page_query(query: MultiDictProxy[str], request: PageRequest, page: int) -> str:
+def _page_query(query: MultiMapping[str], request: PageRequest, page: int) -> str:
     kept = [(k, v) for k, v in query.items() if k not in _PAGING_KEYS]
     return urlencode([*kept, ("PageSize", request.page_size), ("Page", page)])
 
 
 def v2010_page(key: str, items: list[dict[str, Any]], has_more: bool, path: str,
-               query: MultiDictProxy[str], request: PageRequest) -> dict[str, Any]:
+               query: MultiMapping[str], request: PageRequest) -> dict[str, Any]:
     """A 2010-04-01 list page: the items under ``key`` beside relative page URIs."""
     def uri(page: int) -> str:
         return f"{path}?{_page_query(query, request, page)}"
@@ -117,7 +117,7 @@ def v2010_page(key: str, items: list[dict[str, Any]], has_more: bool, path: str,
 
 
 def v1_page(key: str, items: list[dict[str, Any]], has_more: bool, url: str,
-            query: MultiDictProxy[str], request: PageRequest) -> dict[str, Any]:
+            query: MultiMapping[str], request: PageRequest) -> dict[str, Any]:
     """A v1 list page: the items under ``key`` and absolute URLs under ``meta``."""
     def page_url(page: int) -> str:
         return f"{url}?{_page_query(query, request, page)}"
@@ -152,7 +152,7 @@ def _moment(key: str, text: str) -> tuple[datetime, bool]:
 _DAY_END = timedelta(days=1, microseconds=-1)
 
 
-def time_range(query: MultiDictProxy[str], name: str) -> TimeRange:
+def time_range(query: MultiMapping[str], name: str) -> TimeRange:
     """Twilio's ``Name``, ``Name<`` (on or before) and ``Name>`` (on or after) filters."""
     after: datetime | None = None
     before: datetime | None = None
@@ -172,7 +172,7 @@ def time_range(query: MultiDictProxy[str], name: str) -> TimeRange:
     return TimeRange(after, before)
 
 
-def iso_range(query: MultiDictProxy[str], start: str, end: str) -> TimeRange:
+def iso_range(query: MultiMapping[str], start: str, end: str) -> TimeRange:
     """Monitor's ``StartDate``/``EndDate`` pair (inclusive)."""
     after = _moment(start, query[start])[0] if query.get(start) else None
     before = None

@@ -32,7 +32,7 @@ from functools import lru_cache, partial
 from ipaddress import ip_address
 
 from . import session_timer
-from .dialog import Dialog, DialogKey, DialogState, build_request
+from .dialog import Dialog, DialogKey, DialogState, build_request, contact_uri
 from .errors import SipError, SipParseError
 from .headers import Headers
 from .message import (
@@ -270,6 +270,9 @@ class UserAgentCore:
     def dialogs(self) -> Iterable[Dialog]:
         return self._dialogs.values()
 
+    def client_transactions(self) -> list[ClientTransaction]:
+        return list(self._client.values())
+
     # --- TransactionUser protocol -----------------------------------------------------------
 
     def send(self, data: bytes, remote: Address) -> None:
@@ -402,7 +405,9 @@ class UserAgentCore:
         A re-INVITE/UPDATE is a session refresh too, so it carries Session-Expires when a
         session timer runs (RFC 4028 §7.4). A BYE ends the dialog at once (§15.1.1).
         """
-        if dialog.state is DialogState.TERMINATED:
+        if dialog.state is DialogState.TERMINATED and not (
+            method == "BYE" and dialog.pending_out == "BYE"  # e.g. answering a 401 to our BYE
+        ):
             raise DialogGone(f"dialog {dialog.call_id} is terminated")
         extra = list(headers)
         if method in ("INVITE", "UPDATE"):
@@ -426,6 +431,7 @@ class UserAgentCore:
             dialog.last_invite_cseq = dialog.local_cseq
         txn = self._start(request, remote, branch, owner, dialog)
         if method == "BYE":
+            dialog.pending_out = "BYE"
             self._terminate(dialog, "BYE sent", send_bye=False)
         return txn
 
@@ -626,7 +632,12 @@ class UserAgentCore:
         self._server[key] = txn
         if method == "INVITE":
             self.respond(txn, 100)
-        if not self._admit(txn):
+        try:
+            admitted = self._admit(txn)
+        except SipParseError as exc:
+            self.respond(txn, 400, exc.reason)
+            return
+        if not admitted:
             return
         self._events.append(RequestReceived(txn, txn.dialog))
 
@@ -644,6 +655,9 @@ class UserAgentCore:
             return False
         to_tag = to_header(request).tag
         number = cseq(request)[0]
+        if method == "INVITE" and contact_uri(request) is None:
+            self.respond(txn, 400, "Missing Contact")  # §8.1.1.8: needed for the dialog
+            return False
         if to_tag is None:
             return self._session_interval_ok(txn)
         dialog = self._dialogs.get((call_id(request), to_tag, from_header(request).tag or ""))
@@ -781,7 +795,7 @@ class UserAgentCore:
         if method == "INVITE":
             return self._invite_answered(txn, response, dialog, creates, timer)
         if dialog is not None and status >= 200:
-            if method == "BYE":
+            if method == "BYE" and status not in (401, 407):  # a challenge: the BYE comes again
                 self._terminate(dialog, "BYE received", send_bye=False)
             elif method == "UPDATE" and status < 300:
                 dialog.refresh_target(request)

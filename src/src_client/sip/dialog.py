@@ -68,7 +68,8 @@ def build_request(
     return Request(method, uri, Headers(items), body)
 
 
-def _contact_uri(msg: Request | Response) -> SipUri | None:
+def contact_uri(msg: Request | Response) -> SipUri | None:
+    """The first Contact's URI, None without Contact (SipParseError when malformed)."""
     value = msg.headers.get("Contact")
     if value is None:
         return None
@@ -163,7 +164,7 @@ class Dialog:
         that outlived its transaction can still be turned into a dialog to ACK and BYE.
         """
         record_route = response.headers.get_all("Record-Route")
-        target = _contact_uri(response) or request_uri
+        target = contact_uri(response) or request_uri
         dialog = cls(
             call_id=call_id(response),
             local_tag=from_header(response).tag or "",
@@ -186,7 +187,7 @@ class Dialog:
     def from_uas(cls, request: Request, response: Response, *, peer: Address,
                  contact: str) -> Dialog:
         """§12.1.1: the dialog our 2xx (or 1xx with tag) to an INVITE creates."""
-        target = _contact_uri(request)
+        target = contact_uri(request)
         if target is None:
             raise ValueError("dialog-creating request without Contact")
         dialog = cls(
@@ -230,7 +231,7 @@ class Dialog:
 
     def refresh_target(self, msg: Request | Response) -> None:
         """§12.2: a target refresh request or its 2xx replaces the remote target."""
-        target = _contact_uri(msg)
+        target = contact_uri(msg)
         if target is not None:
             self.remote_target = target
         self._note_allow(msg)

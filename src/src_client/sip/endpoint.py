@@ -44,7 +44,12 @@ from .errors import SipError
 from .message import Request, Response
 from .resolver import resolve
 from .timers import TimerConfig
-from .transaction import ClientTransaction, Failure, InviteClientTransaction
+from .transaction import (
+    ClientTransaction,
+    Failure,
+    InviteClientTransaction,
+    TransactionStateError,
+)
 from .transaction import ServerTransaction as CoreServerTransaction
 from .transport import Address, TransportLayer
 from .uri import NameAddr, SipUri
@@ -143,7 +148,9 @@ class ServerTransaction:
 
     async def accept(self, *, headers: Iterable[Header] = (), body: bytes = b"",
                      content_type: str | None = None) -> Dialog:
-        """200 to an INVITE (retransmitted until the ACK, RFC 3261 §13.3.1.4)."""
+        """200 to an INVITE (retransmitted until the ACK, RFC 3261 §13.3.1.4).
+
+        Raises TransactionStateError when the INVITE was already answered (e.g. cancelled)."""
         if self._txn.request.method != "INVITE":
             raise SipError("accept() answers an INVITE")
         core_dialog = self._ep._respond(self._txn, 200, None, headers, body, content_type)
@@ -248,10 +255,10 @@ class Dialog:
                                               content_type=content_type, owner=owner)
 
             response, _ = await ep._await(start)
-            if attempt == 0 and method != "BYE" and response.status in (401, 407):
+            if attempt == 0 and response.status in (401, 407):
                 auth = ep._authorize(response, self.credentials, method, self.remote_target,
                                      body)  # fmt: skip
-                if auth and not self.is_terminated:
+                if auth:
                     continue
             return response
         raise AssertionError("unreachable")
@@ -304,12 +311,17 @@ class SipEndpoint:
         return address
 
     async def close(self) -> None:
+        """Stop: requests still waiting for a response fail with SipTransportError."""
         self._closed = True
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
         for task in list(self._tasks):
             task.cancel()
+        for txn in self.core.client_transactions():
+            owner = txn.owner
+            if isinstance(owner, _Pending) and not owner.future.done():
+                owner.future.set_exception(SipTransportError("endpoint closed"))
         await self.transports.close()
 
     # --- UAC ----------------------------------------------------------------------------------
@@ -517,6 +529,9 @@ class SipEndpoint:
     async def _run_handler(self, handler: RequestHandler, stx: ServerTransaction) -> None:
         try:
             await handler(stx)
+        except TransactionStateError as exc:
+            log.info("%s handler answered too late: %s", stx.request.method, exc)
+            return
         except Exception:
             log.exception("%s handler failed", stx.request.method)
             self._answer_500(stx, "Handler Failed")
