@@ -27,6 +27,7 @@ install: $(VENV)/.deps src/src_client/.engine-built
 $(VENV)/.deps: requirements.lock pyproject.toml .apt-ok
 	@[ -x $(PY) ] || $(PYTHON) -m venv $(VENV)
 	@echo "==> installing pinned Python dependencies"
+	@$(PY) -m pip install -q --disable-pip-version-check "$$(grep '^setuptools==' requirements.lock)" "$$(grep '^wheel==' requirements.lock)"
 	@$(PY) -m pip install -q --disable-pip-version-check -r requirements.lock
 	@$(PY) -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
 	@touch $@

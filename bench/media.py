@@ -48,17 +48,17 @@ def build(tmp: Path) -> tuple[Path, Path]:
     return floor, loadgen
 
 
-def free_port() -> int:
-    """A free UDP port for the SRS sink, below the ephemeral range so no socket bound to port 0
-    (the floor's, the generator's) can take it before the generator binds it."""
-    for port in range(9000, 10000):
+def free_port(first: int = 9000) -> int:
+    """A free UDP port below the ephemeral range (for the SRS sink, rtpengine's control port),
+    so no socket bound to port 0 (the floor's, the generator's) can take it before its user."""
+    for port in range(first, first + 1000):
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
             try:
                 s.bind(("127.0.0.1", port))
             except OSError:
                 continue
             return port
-    raise RuntimeError("no free port in 9000..9999")
+    raise RuntimeError(f"no free port in {first}..{first + 999}")
 
 
 def proc_cpu(pid: int) -> float:
@@ -201,6 +201,100 @@ def floor_target(floor: Path, loadgen: Path, tmp: Path, legs: int) -> Iterator[T
         proc.wait(5)
 
 
+def bencode(value: object) -> bytes:
+    if isinstance(value, int):
+        return b"i%de" % value
+    if isinstance(value, str):
+        value = value.encode()
+    if isinstance(value, bytes):
+        return b"%d:%s" % (len(value), value)
+    if isinstance(value, dict):
+        items = sorted(value.items())
+        return b"d" + b"".join(bencode(k) + bencode(v) for k, v in items) + b"e"
+    raise TypeError(type(value))
+
+
+class NgClient:
+    """rtpengine's ng control protocol: "cookie bencoded-dict" over UDP. Only the "sdp" value of
+    replies is needed, so replies are searched for it rather than fully decoded."""
+
+    def __init__(self, port: int) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.settimeout(2)
+        self.addr = ("127.0.0.1", port)
+        self.cookie = 0
+
+    def command(self, **args: str) -> bytes:
+        self.cookie += 1  # rtpengine caches replies by cookie
+        self.sock.sendto(b"%d " % self.cookie + bencode(args), self.addr)
+        reply = self.sock.recv(65535)
+        if b"6:result2:ok" not in reply and b"6:result4:pong" not in reply:
+            raise RuntimeError(f"rtpengine refused {args.get('command')}: {reply[:200]!r}")
+        return reply
+
+    def media_port(self, **args: str) -> int:
+        reply = self.command(**args)
+        return int(reply.split(b"m=audio ", 1)[1].split(b" ", 1)[0])
+
+
+SDP = (
+    "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+    "m=audio {} RTP/AVP 0\r\n"
+)
+
+
+@contextmanager
+def rtpengine_target(loadgen: Path, tmp: Path, legs: int) -> Iterator[Target]:
+    """Our own rtpengine instance: userspace forwarding only (no kernel table), one worker
+    thread, its own control port and media ports; calls set up with offer/answer; it learns
+    each stream's source from the first packet, as the engine does."""
+    ng_port = free_port(8000)
+    proc = subprocess.Popen(
+        ["rtpengine", "--config-file=none", "--foreground", "--log-stderr", "-L", "3",
+         "--interface=127.0.0.1", f"--listen-ng=127.0.0.1:{ng_port}", "--table=-1",
+         "--num-threads=1", "--port-min=40000", "--port-max=59999",
+         "--endpoint-learning=immediate"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    ng = NgClient(ng_port)
+    gen = None
+    try:
+        for _ in range(50):
+            try:
+                ng.command(command="ping")
+                break
+            except (TimeoutError, ConnectionRefusedError, RuntimeError):
+                time.sleep(0.1)
+        ports = []
+        for call in range(legs // 2):
+            call_id = f"bench-{call}"
+            toward_a = ng.media_port(command="offer", **{"call-id": call_id, "from-tag": "a"},
+                                     sdp=SDP.format(9))  # fmt: skip
+            toward_b = ng.media_port(command="answer", **{"call-id": call_id, "from-tag": "a",
+                                     "to-tag": "b"}, sdp=SDP.format(9))  # fmt: skip
+            ports += [toward_b, toward_a]  # phone A sends toward B, phone B toward A
+        gen = LoadGen(loadgen, ports, free_port(), tmp)
+        yield Target("rtpengine", gen, lambda: proc_cpu(proc.pid))
+    finally:
+        if gen is not None:
+            gen.close()
+        proc.terminate()
+        proc.wait(10)
+        ng.sock.close()
+
+
+@contextmanager
+def relay_only_target(loadgen: Path, tmp: Path, legs: int) -> Iterator[Target]:
+    sink = free_port()
+    eng, ports = engine_setup(legs, False, False, False, sink)
+    gen = LoadGen(loadgen, ports, sink, tmp)
+    try:
+        yield Target("engine-relay-only", gen, time.process_time)
+    finally:
+        gen.close()
+        eng.close()
+
+
 def settle(gen: LoadGen) -> None:
     """Lets queues left by an overload drain before the next measurement."""
     time.sleep(1.0)
@@ -247,7 +341,9 @@ def main() -> None:
     repeats = 3 if args.quick else 5
     rate = 20000.0
     results: list[Result] = []
+    vs_rtpengine: list[Result] = []  # here ratio_vs_floor means rtpengine CPU / ours
     extra: dict[str, Any] = {}
+    rtpengine_overload: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
         floor, loadgen = build(tmp)
@@ -261,6 +357,15 @@ def main() -> None:
                         results.append(compare(t, base, legs, rate, seconds, repeats))
                         if legs == 1000 and name == "engine":
                             extra = load_and_overload(t.gen, rate)
+        if shutil.which("rtpengine"):
+            for legs in (1000,) if args.quick else (100, 1000):
+                with (
+                    rtpengine_target(loadgen, tmp, legs) as ref,
+                    relay_only_target(loadgen, tmp, legs) as ours,
+                ):
+                    vs_rtpengine.append(compare(ours, ref, legs, rate, seconds, repeats))
+                    if legs == 1000 and not args.quick:
+                        rtpengine_overload = load_and_overload(ref.gen, rate)
     for r in results:
         print(
             f"{r.target:21} legs={r.legs:4} offered={r.offered_pps:6.0f} pps "
@@ -268,8 +373,16 @@ def main() -> None:
             f"ratio_vs_floor={r.ratio_vs_floor:.3f} loss={r.loss:.4f} fork={r.fork_ratio:.3f} "
             f"p99={r.p99_latency_us:.0f} us"
         )
+    for r in vs_rtpengine:
+        print(
+            f"{r.target:21} legs={r.legs:4} cpu={r.cpu_us_per_packet:6.2f} us/pkt "
+            f"rtpengine={r.floor_cpu_us_per_packet:6.2f} us/pkt "
+            f"ratio_vs_rtpengine={r.ratio_vs_floor:.3f} loss={r.loss:.4f}"
+        )
     for key, value in extra.items():
         print(f"{key}: {value:.4g}" if isinstance(value, float) else f"{key}: {value}")
+    for key, value in rtpengine_overload.items():
+        print(f"rtpengine {key}: {value:.4g}")
 
     def pick(target: str, legs: int) -> Result:
         return next(r for r in results if (r.target, r.legs) == (target, legs))
@@ -278,14 +391,17 @@ def main() -> None:
     summary = {
         "pps": round(1e6 / plain.cpu_us_per_packet),
         "ratio_vs_floor": round(plain.ratio_vs_floor, 3),
-        "ratio_vs_rtpengine": None,
-        "rtpengine": "not installed" if shutil.which("rtpengine") is None else "not measured",
+        "ratio_vs_rtpengine": next(
+            (round(r.ratio_vs_floor, 3) for r in vs_rtpengine if r.legs == 1000), None
+        ),
+        "rtpengine_streams_recovered_ratio": rtpengine_overload.get("streams_recovered_ratio"),
         # each against the floor of its own time windows, so machine-load drift cancels
         "srtp_cost_ratio": round(plain.ratio_vs_floor / secure.ratio_vs_floor, 3),
         "p99_latency_us": extra.get("half_load_p99_latency_us"),
         "max_pps": round(extra["max_pps"]),
         "streams_recovered_ratio": extra.get("streams_recovered_ratio"),
         "results": [asdict(r) for r in results],
+        "vs_rtpengine": [asdict(r) for r in vs_rtpengine],
     }
     print(json.dumps(summary))
     sys.stdout.flush()

@@ -380,6 +380,7 @@ int sc_inband_dtmf_filter(sc_inband_dtmf *st, uint8_t *payload, size_t len)
     int pcmu = st->payload_type == 0;
     if ((!pcmu && st->payload_type != 8) || len == 0)
         return 0;
+    pthread_once(&tables_once, tables_init); /* also for a zeroed state that skipped init */
 
     const float *linear = pcmu ? ulaw_linear : alaw_linear;
     float x[BLOCK_MAX];

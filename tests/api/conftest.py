@@ -7,6 +7,7 @@ rewrites Twilio's hosts to the local server; everything else is twilio-python's 
 from __future__ import annotations
 
 import asyncio
+import base64
 import socket
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
@@ -16,11 +17,11 @@ from typing import Any, TypeVar
 import aiohttp
 import pytest
 from aiohttp import web
+from local_calls import LocalCalls
 from twilio.http.http_client import TwilioHttpClient
 from twilio.http.response import Response as TwilioResponse
 from twilio.rest import Client
 
-from local_calls import LocalCalls
 from src_client.api import create_app
 from src_client.media import Engine
 from src_client.sids import SidPrefix, new_sid
@@ -40,6 +41,11 @@ TOKEN = "api-test-token-0123456789abcdef"
 OTHER_ACCOUNT = new_sid(SidPrefix.ACCOUNT)
 OTHER_TOKEN = "other-test-token-fedcba9876543210"
 TWILIO_HOSTS = ("https://api.twilio.com", "https://monitor.twilio.com")
+
+
+def basic(account: str = ACCOUNT, token: str = TOKEN) -> dict[str, str]:
+    encoded = base64.b64encode(f"{account}:{token}".encode()).decode()
+    return {"Authorization": f"Basic {encoded}"}
 
 
 class LocalHttpClient(TwilioHttpClient):
@@ -84,6 +90,8 @@ class Api:
     callbacks: CallbackSink
     db_path: Path
     http: aiohttp.ClientSession
+    session_context: SessionContext
+    webhooks: WebhookSender
 
     def client(self, account: str = ACCOUNT, token: str = TOKEN) -> Client:
         return Client(account, token, http_client=LocalHttpClient(self.base))
@@ -153,9 +161,9 @@ async def api(engine: Engine, tmp_path: Path) -> AsyncIterator[Api]:
         store.add_alert(AlertRecord.from_siprec_alert(alert))
 
     tokens = {ACCOUNT: TOKEN, OTHER_ACCOUNT: OTHER_TOKEN}
-    service = SiprecService(
-        SessionContext(src_endpoint, engine, "127.0.0.1", answer_timeout=3.0), connectors,
-        webhooks, tokens.__getitem__, on_alert=on_alert, on_change=store.save_siprec)
+    session_context = SessionContext(src_endpoint, engine, "127.0.0.1", answer_timeout=3.0)
+    service = SiprecService(session_context, connectors, webhooks, tokens.__getitem__,
+                            on_alert=on_alert, on_change=store.save_siprec)
     calls = LocalCalls(engine, store, service)
     app = create_app(accounts=tokens, service=service, store=store, calls=calls,
                      webhooks=webhooks, engine=engine)
@@ -166,7 +174,8 @@ async def api(engine: Engine, tmp_path: Path) -> AsyncIterator[Api]:
     sink_runner = await _callback_server(sink)
     base = f"http://127.0.0.1:{runner.addresses[0][1]}"
     async with aiohttp.ClientSession() as http:
-        yield Api(base, store, service, calls, srs, sink, db_path, http)
+        yield Api(base, store, service, calls, srs, sink, db_path, http, session_context,
+                  webhooks)
     await service.close()
     await runner.cleanup()
     await webhooks.close(timeout=1.0)

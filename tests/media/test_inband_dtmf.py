@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from src_client._engine import InbandDtmfFilter
 
@@ -295,6 +297,9 @@ def test_speech_with_digits_between_words(codec: Codec) -> None:
             + np.sin(2 * np.pi * 440 * np.arange(FS) / FS))),
         ("single row tone 770 Hz", lambda rng: level(-5.0) * np.sin(
             2 * np.pi * 770 * np.arange(FS) / FS)),
+        ("770+1336 Hz, 14 dB twist", lambda rng: level(-5.0) * (
+            np.sin(2 * np.pi * 770 * np.arange(FS) / FS)
+            + 0.2 * np.sin(2 * np.pi * 1336 * np.arange(FS) / FS))),
     ],
 )
 def test_non_dtmf_audio_passes_untouched(
@@ -337,6 +342,16 @@ def test_digit_under_background_speech() -> None:
     out, hits = run_filter(codec, codec.encode(x))
     assert all(hits[start // FRAME + 1:(start + len(tone)) // FRAME])
     assert "7" not in reference_receiver(codec.decode(out))
+
+
+@settings(max_examples=200, deadline=None)
+@given(payloads=st.lists(st.binary(max_size=400), max_size=20), pt=st.sampled_from([0, 8]))
+def test_output_is_the_input_or_silence(payloads: list[bytes], pt: int) -> None:
+    filt = InbandDtmfFilter(pt)
+    silence = 0xFF if pt == 0 else 0xD5
+    for payload in payloads:
+        out, hit = filt.filter(payload)
+        assert out == (bytes([silence]) * len(payload) if hit else payload)
 
 
 def test_bad_arguments() -> None:

@@ -16,7 +16,7 @@ from src_client.sip.core import (
     UserAgentCore,
 )
 from src_client.sip.dialog import Dialog, DialogState
-from src_client.sip.message import Request, Response, cseq, top_via
+from src_client.sip.message import Request, Response, cseq, make_response, top_via
 from src_client.sip.transaction import Failure, InviteClientTransaction, ServerTransaction
 from src_client.sip.transport import Address
 from src_client.sip.uri import parse_uri
@@ -456,3 +456,37 @@ def test_invite_without_usable_contact_gets_400_and_leaves_no_transaction() -> N
     assert len(net.sent(b, "SIP/2.0 400 Missing Contact")) == 11  # no ACK: Timer G until H
     assert len(net.sent(b, finals[1])) == 1  # ACKed
     assert uas.transaction_count == 0
+
+
+def test_target_refresh_by_reinvite_2xx_moves_the_ack_and_later_requests() -> None:
+    net, uac, _uas, ud, _sd, a, b = established()
+    net.drop = lambda s: s.dst == b  # the test answers in the UAS's place
+    uac.dialog_request(ud, "INVITE", body=SDP, content_type="application/sdp")
+    net.pump()
+    reinvite = net.sent(a, "INVITE")[-1].message
+    assert isinstance(reinvite, Request)
+    ok = make_response(reinvite, 200, headers=[("Contact", "<sip:bob@127.0.0.1:5070>")],
+                       body=SDP, content_type="application/sdp")  # fmt: skip
+    net.inject(ok.to_bytes(), b, a)
+    moved = Address("udp", "127.0.0.1", 5070)
+    assert net.sent(a, "ACK")[-1].dst == moved
+    assert str(ud.remote_target) == "sip:bob@127.0.0.1:5070"
+    uac.dialog_request(ud, "BYE")
+    net.pump()
+    assert net.sent(a, "BYE")[-1].dst == moved
+
+
+def test_responses_carry_received_and_rport_of_the_source() -> None:
+    net, _uac, _uas, _a, b = pair()
+    data = raw_request("OPTIONS").replace(b"branch=z9hG4bK1", b"rport;branch=z9hG4bK1")
+    source = Address("udp", "127.0.0.2", 40000)  # behind a NAT: not the sent-by address
+    net.inject(data.replace(b"127.0.0.1:5099", b"10.0.0.7:5060"), source, b)
+    (event,) = net.take(b, RequestReceived)
+    net.cores[b].respond(event.transaction, 200)
+    net.pump()
+    (sent,) = net.sent(b, "SIP/2.0 200")
+    assert sent.dst == source  # RFC 3581: back to the source port
+    assert isinstance(sent.message, Response)
+    via = top_via(sent.message)
+    assert via.param("rport") == "40000" and via.param("received") == "127.0.0.2"
+    assert via.host == "10.0.0.7" and via.branch == "z9hG4bK1"

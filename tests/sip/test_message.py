@@ -6,6 +6,7 @@ import random
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from message_fuzz import exercise, mutate
 
 from src_client.sip import (
     REASON_PHRASES,
@@ -257,45 +258,14 @@ def test_generated_round_trip(msg: Request | Response) -> None:
     assert parse_message(wire).to_bytes() == wire
 
 
-def _mutate(data: bytes, rng: random.Random) -> bytes:
-    buf = bytearray(data)
-    for _ in range(rng.randint(1, 8)):
-        op = rng.randrange(4)
-        pos = rng.randrange(len(buf) + 1)
-        if op == 0 and buf:
-            del buf[pos : pos + rng.randint(1, 20)]
-        elif op == 1:
-            buf[pos:pos] = bytes(rng.choice(b'\r\n :;,<>"\\@[]=%\t\x00\xff0') for _ in range(3))
-        elif op == 2 and buf:
-            buf[min(pos, len(buf) - 1)] = rng.randrange(256)
-        else:
-            buf[pos:pos] = data[rng.randrange(len(data)) :][: rng.randint(1, 40)]
-    return bytes(buf)
-
-
-def _exercise(data: bytes) -> None:
-    try:
-        msg = parse_message(data, max_size=4096, max_headers=40)
-    except SipParseError as exc:
-        assert exc.reason
-        if exc.partial is not None:
-            make_response(exc.partial, 400, exc.reason, to_tag="t").to_bytes()
-        return
-    for accessor in (top_via, from_header, to_header, cseq, call_id):
-        accessor(msg)  # never raises once parse_message accepted the message
-    wire = msg.to_bytes()
-    assert parse_message(wire).to_bytes() == wire
-
-
 @given(st.integers(0, 2**32))
 def test_fuzz_mutations_raise_only_parse_errors(seed: int) -> None:
-    rng = random.Random(seed)
-    _exercise(_mutate(INVITE, rng))
+    exercise(mutate(INVITE, random.Random(seed)))
 
 
 @given(st.binary(max_size=300))
 def test_fuzz_random_bytes(data: bytes) -> None:
-    _exercise(data)
+    exercise(data)
     with contextlib.suppress(SipParseError):
         StreamFramer(max_size=200).feed(data)
 

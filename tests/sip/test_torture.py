@@ -5,9 +5,13 @@ line ends) and checked against what a careful UAS must conclude: the values it r
 odd syntax, or the error it reports and whether a 400 can still be sent.
 """
 
+import random
 from collections.abc import Callable
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from message_fuzz import exercise, mutate
 
 from src_client.sip import (
     Message,
@@ -139,7 +143,7 @@ def check_unknown_method_and_scheme(msg: Message) -> None:
 
 UTF8_BODY = "v=0\r\ns=Réunion — ☎\r\n\r\nblank line above is body\r\n".encode()
 RESPONSE_UTF8_AND_LISTS = wire(
-    "SIP/2.0 183 Séance en cours\n"
+    "Sip/2.0 183 Séance en cours\n"
     "Via: SIP/2.0/UDP a.example.com;branch=z9hG4bK1,SIP/2.0/UDP b.example.com;branch=z9hG4bK2\n"
     "Via: SIP/2.0/UDP c.example.com;branch=z9hG4bK3\n"
     "Record-Route: <sip:p1.example.com;lr>,<sip:p2.example.com;lr>\n"
@@ -169,7 +173,7 @@ def check_response_utf8_and_lists(msg: Message) -> None:
 
 
 REGISTER_STAR_COMPACT = wire(
-    "REGISTER sip:registrar.example.com SIP/2.0\n"
+    "REGISTER sip:registrar.example.com sip/2.0\n"
     "v: SIP/2.0/TCP 192.0.2.4:5060;branch=z9hG4bKstar\n"
     "t: sip:user@example.com\n"
     "f: sip:user@example.com;tag=s1\n"
@@ -275,6 +279,11 @@ def test_valid(data: bytes, check: Callable[[Message], None]) -> None:
         make_response(msg, 200, to_tag="x").to_bytes()
 
 
+@given(st.sampled_from([v[1] for v in VALID]), st.integers(0, 2**32))
+def test_fuzz_mutated_torture_messages(data: bytes, seed: int) -> None:
+    exercise(mutate(data, random.Random(seed)))
+
+
 # --- messages that must be refused ------------------------------------------------------
 
 GOOD = (
@@ -337,6 +346,7 @@ INVALID: list[tuple[str, bytes, str, bool]] = [
      True),
     ("status-four-digits", wire("SIP/2.0 2000 OK\n" + GOOD.split("\n", 1)[1]),
      "Bad Status Line", False),
+    ("bare-cr", bad("Call-ID: bad-1", "Call-ID: bad-1\rVia: SIP/2.0/UDP evil"), "Bare CR", False),
     ("not-utf8", bad("Call-ID: bad-1", "Call-ID: bad-").replace(b"bad-\r", b"bad-\xff\r"),
      "Bad Encoding", False),
 ]  # fmt: skip

@@ -107,6 +107,9 @@ def test_unknown_scheme_kept_for_416() -> None:
         "sip:alice@example.com:5o60",
         "sip:alice@[2001:db8::1",
         "sip:alice@[example.com]",
+        "sip:alice@[1:2:3:4:5:6:7:8:9]",
+        "sip:alice@[192.0.2.1]",
+        "sip:alice@[::1]x",
         "sip:alice@2001:db8::1",
         "sip:a@b;=x",
         "1sip:a@b",
@@ -195,6 +198,7 @@ def test_via_lws_ipv6_and_case() -> None:
         "SIP/2.0/UDP",
         "SIP/2.0/UDP host:port",
         "SIP/2.0/UDP [::1;branch=x",
+        "SIP/2.0/UDP [::1::2]:5060;branch=x",
         "SIP/2.0/UDP host;=x",
     ],
 )

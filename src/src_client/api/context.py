@@ -28,7 +28,7 @@ class ApiContext:
 
 
 CONTEXT: Final = web.AppKey("src_client.api.context", ApiContext)
-ACCOUNT: Final = "src_client.api.account"  # request key: the authenticated account SID
+ACCOUNT: Final = web.RequestKey("src_client.api.account", str)  # the authenticated account
 
 
 def context(request: web.Request) -> ApiContext:

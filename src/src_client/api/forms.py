@@ -137,16 +137,20 @@ def v1_page(key: str, items: list[dict[str, Any]], has_more: bool, url: str,
 
 
 def _moment(key: str, text: str) -> tuple[datetime, bool]:
-    """``YYYY-MM-DD`` (a whole UTC day, flagged True) or an ISO 8601 date-time."""
+    """A moment, flagged True when it stands for a whole UTC day.
+
+    Twilio's date filters are days (``YYYY-MM-DD``); twilio-python sends a ``date`` as
+    midnight (``2020-01-02T00:00:00Z``), so a UTC midnight also means that whole day.
+    Any other ISO 8601 date-time is taken to the second.
+    """
     try:
         if len(text) == 10:
             return datetime.combine(date.fromisoformat(text), time(), UTC), True
         value = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         raise invalid(key, "expected YYYY-MM-DD or an ISO 8601 date-time") from None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value, False
+    value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    return value, value.time() == time()
 
 
 _DAY_END = timedelta(days=1, microseconds=-1)

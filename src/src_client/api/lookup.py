@@ -16,7 +16,7 @@ from src_client.store.records import CallRecord
 
 def account(request: web.Request) -> str:
     """The authenticated account, which must be the one the path names."""
-    authenticated: str = request[ACCOUNT]
+    authenticated = request[ACCOUNT]
     named = request.match_info.get("account")
     if named is not None and named != authenticated:
         raise TwilioError(RESOURCE_NOT_FOUND, path=shown_path(request.path))

@@ -189,6 +189,19 @@ def _is_ip(host: str) -> bool:
     return True
 
 
+def _stamp_via(request: Request, via: Via, remote: Address) -> None:
+    """§18.2.1 and RFC 3581 §4: record the source address in the top Via (``received``, and
+    ``rport`` filled in when asked for) so responses carry it back."""
+    params = [(k, str(remote.port) if k == "rport" else v)
+              for k, v in via.params if k != "received"]  # fmt: skip
+    params.append(("received", remote.host))
+    vias = request.headers.get_all("Via")
+    vias[0] = str(via.replace(params=tuple(params)))
+    request.headers.remove("Via")
+    for value in vias:
+        request.headers.add("Via", value)
+
+
 class UserAgentCore:
     """One SIP user agent (UAC and UAS at once): transactions, dialogs, timers."""
 
@@ -288,7 +301,10 @@ class UserAgentCore:
 
     def transaction_failed(self, txn: Transaction, failure: Failure) -> None:
         if not isinstance(txn, ClientTransaction):
-            return  # Timer H or a failed response send: nothing left to do (§17.2.1)
+            # Timer H or a failed response send (§17.2.1, §17.2.4): the request is over
+            if txn.dialog is not None and txn.request.method == "INVITE":
+                txn.dialog.pending_in = False
+            return
         udp = self._size_switched.pop(txn, None)
         if udp is not None and failure is Failure.TRANSPORT:
             self._restart_over_udp(txn, udp)  # §18.1.1: TCP for size failed, fall back
@@ -317,7 +333,7 @@ class UserAgentCore:
             if method == "UPDATE":
                 dialog.pending_out = None
                 if status < 300:
-                    dialog.refresh_target(response)
+                    self._refresh_target(dialog, response)
                     self._renegotiate_uac(dialog, response)
             if status in (408, 481) and dialog.state is not DialogState.TERMINATED:
                 self._terminate(dialog, f"{method} {status}", send_bye=status == 408)
@@ -542,8 +558,8 @@ class UserAgentCore:
         if dialog is not None:  # re-INVITE
             dialog.pending_out = None
             if status < 300:
+                self._refresh_target(dialog, response)
                 self._send_ack(dialog, cseq(response)[0])
-                dialog.refresh_target(response)
                 self._renegotiate_uac(dialog, response)
             elif status in (408, 481) and dialog.state is not DialogState.TERMINATED:
                 self._terminate(dialog, f"re-INVITE {status}", send_bye=status == 408)
@@ -618,6 +634,8 @@ class UserAgentCore:
         if txn is not None:
             txn.receive_request(request, self.now)
             return
+        if via.host != remote.host or via.has_param("rport"):
+            _stamp_via(request, via, remote)
         if method == "ACK":
             self._on_ack(request)
             return
@@ -798,7 +816,7 @@ class UserAgentCore:
             if method == "BYE" and status not in (401, 407):  # a challenge: the BYE comes again
                 self._terminate(dialog, "BYE received", send_bye=False)
             elif method == "UPDATE" and status < 300:
-                dialog.refresh_target(request)
+                self._refresh_target(dialog, request)
                 self._set_session_timer(dialog, timer)
         return dialog
 
@@ -832,7 +850,7 @@ class UserAgentCore:
         if dialog.state is DialogState.EARLY:
             dialog.state = DialogState.CONFIRMED
         else:
-            dialog.refresh_target(request)
+            self._refresh_target(dialog, request)
         if response.body:
             dialog.local_body = (response.body, response.headers.get("Content-Type"))
         self._set_session_timer(dialog, timer)
@@ -969,6 +987,10 @@ class UserAgentCore:
         if remote.transport != "udp" or via.has_param("rport"):
             return remote
         return self._address("udp", remote.host, via.port or 5060, None)
+
+    def _refresh_target(self, dialog: Dialog, msg: Request | Response) -> None:
+        dialog.refresh_target(msg)
+        dialog.peer = self._next_hop(dialog, dialog.peer)
 
     def _next_hop(self, dialog: Dialog, fallback: Address) -> Address:
         """The transport address of the first route or the remote target when it is an IP

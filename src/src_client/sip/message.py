@@ -105,9 +105,14 @@ def _head_end(data: bytes | bytearray, start: int = 0) -> tuple[int, int]:
 
 
 def _split_lines(head: str) -> list[str]:
+    """Split the header block into lines. A CR anywhere but before LF is refused: no SIP
+    element may contain one (RFC 3261 §25.1), and copying it into a response would let the
+    peer that sent it end a header line early."""
     lines = head.split("\r\n")
-    if head.count("\n") != len(lines) - 1:
+    if head.count("\n") != len(lines) - 1 or head.count("\r") != len(lines) - 1:
         lines = [line.removesuffix("\r") for line in head.split("\n")]
+        if any("\r" in line for line in lines):
+            raise SipParseError("Bare CR")
     return lines
 
 
@@ -155,9 +160,10 @@ def parse_message(data: bytes, *, max_size: int = 65535, max_headers: int = 128)
     first = lines[0]
     problems: list[str] = []
     msg: Message
-    if first.startswith("SIP/"):
+    # RFC 3261 §7.1: the version string is case-insensitive (and a method cannot contain "/")
+    if first[:4].upper() == "SIP/":
         parts = first.split(" ", 2)
-        if parts[0] != "SIP/2.0":
+        if parts[0].upper() != "SIP/2.0":
             raise SipParseError("Version Not Supported")
         if len(parts) < 2 or _STATUS.fullmatch(parts[1]) is None:
             raise SipParseError("Bad Status Line")
@@ -168,7 +174,7 @@ def parse_message(data: bytes, *, max_size: int = 65535, max_headers: int = 128)
         if len(parts) != 3 or not is_token(parts[0]):
             raise SipParseError("Bad Request Line")
         method, uri_text, version = parts
-        if version != "SIP/2.0":
+        if version != "SIP/2.0" and version.upper() != "SIP/2.0":
             raise SipParseError(
                 "Version Not Supported"
                 if version.upper().startswith("SIP/")

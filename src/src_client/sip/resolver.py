@@ -13,6 +13,7 @@ import random
 import socket
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Final
 
 import dns.asyncresolver
@@ -66,17 +67,18 @@ async def resolve(
         raise ResolutionError(f"cannot route a {uri.scheme}: URI")
     secure = uri.scheme == "sips"
     target = (uri.param("maddr") or uri.host).strip("[]")
-    server_name = None if _is_ip(target) else target.rstrip(".")
+    literal = _is_ip(target)
+    server_name = None if literal else target.rstrip(".")
     transport = _transport_param(uri, secure)
     dns_resolver = resolver or dns.asyncresolver.get_default_resolver()
     hosts_fallback = resolver is None
 
-    if _is_ip(target) or uri.port is not None:
+    if literal or uri.port is not None:
         # §4.1: a numeric address or an explicit port picks UDP (sip) / TLS (sips) by default;
         # §4.2: the port is the explicit one or the transport's default, no SRV.
         chosen = transport or ("tls" if secure else "udp")
         port = uri.port or DEFAULT_PORTS[chosen]
-        if _is_ip(target):
+        if literal:
             return [_address(chosen, target, port, server_name)]
         ips = await _addresses(dns_resolver, target, hosts_fallback)
         return _require([_address(chosen, ip, port, server_name) for ip in ips], uri)
@@ -117,6 +119,7 @@ def _transport_param(uri: SipUri, secure: bool) -> str | None:
     return param
 
 
+@lru_cache(maxsize=1024)
 def _is_ip(host: str) -> bool:
     try:
         ipaddress.ip_address(host)

@@ -139,7 +139,8 @@ def simple_params(text: str) -> Params:
     """Split parameters already known to match ``SIMPLE_PARAMS``."""
     if not text:
         return ()
-    return tuple(
-        (name.lower(), value if eq else None)
-        for name, eq, value in (piece.partition("=") for piece in text[1:].split(";"))
-    )
+    result: list[tuple[str, str | None]] = []
+    for piece in text[1:].split(";"):
+        name, eq, value = piece.partition("=")
+        result.append((name.lower(), value if eq else None))
+    return tuple(result)

@@ -123,6 +123,7 @@ class _UdpEndpoint(asyncio.DatagramProtocol):
         self.layer = layer
         self.transport: asyncio.DatagramTransport | None = None
         self.local = Address("udp", "", 0)
+        self.family = socket.AF_INET
         self.sending_to: Address | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -130,6 +131,7 @@ class _UdpEndpoint(asyncio.DatagramProtocol):
         self.transport = cast(asyncio.DatagramTransport, transport)
         host, port = transport.get_extra_info("sockname")[:2]
         self.local = Address("udp", host, port)
+        self.family = transport.get_extra_info("socket").family
 
     def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
         host, port = addr[0], addr[1]
@@ -328,8 +330,7 @@ class TransportLayer:
         if len(data) > _MAX_UDP_PAYLOAD:
             raise TransportError(f"{len(data)} bytes do not fit in a UDP datagram")
         for endpoint in self._udp:
-            sock = endpoint.transport.get_extra_info("socket") if endpoint.transport else None
-            if sock is not None and sock.family == family and endpoint.transport is not None:
+            if endpoint.family == family and endpoint.transport is not None:
                 endpoint.sending_to = remote
                 try:
                     endpoint.transport.sendto(data, (remote.host, remote.port))

@@ -9,6 +9,7 @@ lower-cased.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -59,9 +60,14 @@ def _format_host(host: str) -> str:
 
 def _parse_host(text: str) -> str:
     if text.startswith("["):
-        if not text.endswith("]") or _IPV6.fullmatch(text[1:-1]) is None or ":" not in text:
+        address = text[1:-1]
+        if not text.endswith("]") or _IPV6.fullmatch(address) is None:
             raise SipParseError("Bad IPv6 Reference")
-        return text[1:-1]
+        try:
+            ipaddress.IPv6Address(address)
+        except ValueError:
+            raise SipParseError("Bad IPv6 Reference") from None
+        return address
     if _HOSTNAME.fullmatch(text) is None:
         raise SipParseError("Bad Host")
     return text

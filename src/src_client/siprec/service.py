@@ -285,7 +285,7 @@ def _track(value: str | None) -> TrackSelection:
     try:
         return TrackSelection(value)
     except ValueError:
-        raise TwilioError(errors.INVALID_TRACK, value=value) from None
+        raise TwilioError(errors.INVALID_TRACK, parameter="Track", value=value) from None
 
 
 def _method(value: str | None) -> HttpMethod:
