@@ -85,7 +85,7 @@ struct sc_leg {
     sc_player *player;
     bool have_ssrc, first_seen, timed_out;
     uint32_t ssrc;
-    int64_t quiet_since_ns; /* last RTP packet, or creation */
+    int64_t quiet_since_ns; /* last RTP packet or set_remote(); 0 = timer not armed yet */
     sc_leg_counters c;
 };
 

@@ -97,7 +97,6 @@ sc_leg *sc_leg_new(sc_engine *eng, bool mux, bool latching)
         return NULL;
     }
     pthread_mutex_lock(&w->lock);
-    leg->quiet_since_ns = sc_mono_ns();
     int r = sc_worker_watch(w, &leg->rtp);
     if (r == 0)
         r = sc_worker_watch(w, &leg->rtcp);
@@ -123,6 +122,8 @@ void sc_leg_set_remote(sc_leg *leg, const sc_addr *rtp, const sc_addr *rtcp)
 {
     leg->remote_rtp = *rtp;
     leg->remote_rtcp = *rtcp;
+    if (!leg->quiet_since_ns) /* media is expected from now on: arm the silence timer */
+        leg->quiet_since_ns = sc_mono_ns();
     /* new SDP, new peer address: learn the source again (e.g. after a re-INVITE) */
     leg->rtp_latched = leg->rtcp_latched = false;
 }
@@ -337,7 +338,8 @@ void sc_leg_rx(sc_worker *w, sc_leg *leg, sc_sock_role role, uint8_t *pkt, size_
 void sc_leg_housekeeping(sc_worker *w, sc_leg *leg, int64_t now)
 {
     int64_t timeout = w->eng->media_timeout_ns;
-    if (timeout > 0 && !leg->timed_out && now - leg->quiet_since_ns >= timeout) {
+    if (timeout > 0 && leg->quiet_since_ns && !leg->timed_out &&
+        now - leg->quiet_since_ns >= timeout) {
         leg->timed_out = true;
         emit(leg, SC_EV_MEDIA_TIMEOUT, leg->ssrc, 0, now);
     }

@@ -14,8 +14,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from src_client.calls.routing import Route, Trunk
+from src_client.errors import TwilioError
 from src_client.listen import ListenSpec, parse_listen
 from src_client.sids import SidPrefix, is_sid
+from src_client.sip.auth import DigestCredentials
+from src_client.sip.errors import SipError
+from src_client.sip.uri import parse_uri
 from src_client.siprec.connectors import (
     ConnectorError,
     ConnectorRegistry,
@@ -24,6 +29,8 @@ from src_client.siprec.connectors import (
     SecretBox,
     resolve_secret,
 )
+from src_client.twiml.document import HttpMethod
+from src_client.webhooks import DEFAULT_TIMEOUT
 
 T = TypeVar("T")
 
@@ -75,28 +82,6 @@ class Account:
 
 
 @dataclass(frozen=True, slots=True)
-class Route:
-    """Which TwiML runs for a call to ``number`` (the To user part; ``*`` matches all)."""
-
-    number: str
-    account_sid: str
-    url: str | None = None
-    method: str = "POST"
-    fallback_url: str | None = None
-    twiml: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Trunk:
-    """Where `<Dial><Number>` goes."""
-
-    name: str
-    uri: str
-    username: str | None = None
-    password: Secret | None = None
-
-
-@dataclass(frozen=True, slots=True)
 class Config:
     sip: SipSettings = field(default_factory=SipSettings)
     media: MediaSettings = field(default_factory=MediaSettings)
@@ -105,7 +90,7 @@ class Config:
     edges: Mapping[str, Edge] = field(default_factory=dict)
     connectors: ConnectorRegistry = field(default_factory=ConnectorRegistry)
     routes: tuple[Route, ...] = ()
-    trunks: tuple[Trunk, ...] = ()
+    trunk: Trunk | None = None
     store_path: Path = Path("var/src-client.db")
     key_file: Path | None = None
     log_level: str = "info"
@@ -283,43 +268,51 @@ def _edges(r: _Reader, data: Mapping[str, Any]) -> dict[str, Edge]:
 def _routes(r: _Reader, data: Mapping[str, Any], accounts: tuple[Account, ...]
             ) -> tuple[Route, ...]:
     routes = []
-    known = {a.sid for a in accounts}
+    known = [a.sid for a in accounts]
     for i, entry in enumerate(_list(r, data, "routes")):
         key = f"routes[{i}]"
-        number = entry.get("number", "*")
-        account = entry.get("account", next(iter(known), ""))
+        account = entry.get("account", known[0] if known else "")
         if account not in known:
             r.problem(f"{key}.account", "must name one of the [[accounts]] SIDs")
-        url, twiml = entry.get("url"), entry.get("twiml")
-        if (url is None) == (twiml is None):
-            r.problem(key, "give exactly one of url (a voice webhook) or twiml (static)")
-        method = str(entry.get("method", "POST")).upper()
-        if method not in ("GET", "POST"):
-            r.problem(f"{key}.method", "must be GET or POST")
-        routes.append(Route(str(number), str(account), url, method, entry.get("fallback_url"),
-                            twiml))
+        try:
+            routes.append(Route(
+                number=str(entry.get("number", "*")),
+                account_sid=str(account),
+                voice_url=entry.get("url"),
+                voice_method=HttpMethod(str(entry.get("method", "POST")).upper()),
+                fallback_url=entry.get("fallback_url"),
+                fallback_method=HttpMethod(str(entry.get("fallback_method", "POST")).upper()),
+                timeout=float(entry.get("timeout", DEFAULT_TIMEOUT)),
+                twiml=entry.get("twiml"),
+            ))
+        except (ValueError, TypeError, TwilioError) as exc:
+            r.problem(key, f"{exc} (give url = a voice webhook, or twiml = static TwiML; "
+                      "method GET or POST)")
     return tuple(routes)
 
 
-def _trunks(r: _Reader, data: Mapping[str, Any]) -> tuple[Trunk, ...]:
-    trunks = []
-    for i, entry in enumerate(_list(r, data, "trunks")):
-        key = f"trunks[{i}]"
-        if not isinstance(entry.get("name"), str) or not isinstance(entry.get("uri"), str):
-            r.problem(key, "needs name and uri (a SIP URI whose user part is replaced by the "
-                      "dialled number)")
-            continue
-        password = None
-        if "password" in entry:
-            password = r.secret(f"{key}.password", entry["password"], plain_allowed=False)
-        trunks.append(Trunk(entry["name"], entry["uri"], entry.get("username"), password))
-    return tuple(trunks)
+def _trunk(r: _Reader, data: Mapping[str, Any]) -> Trunk | None:
+    t = r.table(data, "trunk", ("uri", "username", "password"))
+    if not t:
+        return None
+    try:
+        uri = parse_uri(str(t.get("uri", "")))
+    except SipError:
+        r.problem("trunk.uri", "required, the trunk's SIP URI (the dialled number becomes "
+                  "its user part)")
+        return None
+    credentials = None
+    if "username" in t:
+        password = r.secret("trunk.password", t.get("password"), plain_allowed=False)
+        if password is not None:
+            credentials = DigestCredentials(str(t["username"]), password.reveal())
+    return Trunk(uri, credentials)
 
 
 def parse_config(data: Mapping[str, Any], *, base: Path = Path("."),
                  env: Mapping[str, str] | None = None) -> Config:
     """Build a Config from parsed TOML; raises ConfigError listing every problem."""
-    known = ("sip", "media", "api", "accounts", "edges", "connectors", "routes", "trunks",
+    known = ("sip", "media", "api", "accounts", "edges", "connectors", "routes", "trunk",
              "store", "secrets", "logging")
     r = _Reader(os.environ if env is None else env, None)
     for name in data:
@@ -345,7 +338,7 @@ def parse_config(data: Mapping[str, Any], *, base: Path = Path("."),
     logging_table = r.table(data, "logging", ("level", "format"))
     config = Config(
         sip=sip, media=media, api=api, accounts=accounts, edges=edges, connectors=connectors,
-        routes=_routes(r, data, accounts), trunks=_trunks(r, data),
+        routes=_routes(r, data, accounts), trunk=_trunk(r, data),
         store_path=base / r.get(store, "store", "path", str, "var/src-client.db"),
         key_file=base / key_file if key_file else None,
         log_level=r.get(logging_table, "logging", "level", str, "info",

@@ -10,13 +10,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from src_client.api.control import Redirect
+from src_client.calls.call import CallStatus
 from src_client.media import Engine
 from src_client.sdp import Codec
 from src_client.sids import SidPrefix, new_sid
 from src_client.sip.uri import parse_name_addr
 from src_client.siprec.service import SiprecService
 from src_client.siprec.session import RecordedCall
-from src_client.store import CallRecord, CallStatus, Store
+from src_client.store import CallRecord, Store
 
 
 @dataclass
@@ -49,8 +50,8 @@ class LocalCalls:
     def recorded_call(self, call_sid: str) -> RecordedCall | None:
         return self.live.get(call_sid)
 
-    def active_calls(self) -> int:
-        return len(self.live)
+    def active_calls(self) -> list[RecordedCall]:
+        return list(self.live.values())
 
     async def hangup(self, call_sid: str) -> None:
         call = self.live.pop(call_sid)

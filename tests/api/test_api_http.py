@@ -85,6 +85,17 @@ async def test_every_bad_request_gets_its_status_and_a_twilio_body(
         ("POST", create, {**auth, "Content-Type": "application/json"},
          '{"ConnectorName": "srs1"}', 415, 31968),
         ("POST", create, {**auth, **FORM}, "Name=" + "x" * 70_000, 413, 31969),
+        ("POST", create, {**auth, **FORM}, "ConnectorName=srs1&Name=a%00b", 400, 31962),
+        ("POST", create, {**auth, "Content-Type": FORM["Content-Type"] + "; charset=latin-9"},
+         "ConnectorName=srs1", 400, 31962),
+        ("POST", create, {**auth, "Content-Type": "multipart/form-data; boundary=zz"},
+         "garbage", 400, 31962),
+        ("POST", create, {**auth, "Content-Type": "multipart/form-data; boundary=zz"},
+         '--zz\r\nContent-Disposition: form-data; name="ConnectorName"\r\n\r\nsrs1\r\n'
+         "--zz--\r\n", 201, 0),
+        ("POST", create, {**auth, **FORM}, "ConnectorName=srs1&Parameter1.Name=%ff", 400, 31962),
+        ("GET", api.siprec_path(call.sid, "%ff%00"), auth, None, 404, 20404),
+        ("GET", api.siprec_path("%ff"), auth, None, 404, 20404),
         ("PUT", create, auth, None, 405, 20004),
         ("DELETE", api.siprec_path(call.sid, "x"), auth, None, 405, 20004),
         ("POST", api.siprec_path(call.sid, "x"), {**auth, **FORM}, "Status=paused", 400, 31962),
@@ -124,3 +135,24 @@ async def test_every_bad_request_gets_its_status_and_a_twilio_body(
 async def test_health_is_public(api: Api) -> None:
     response = await api.http.get(api.url("/healthz"))
     assert response.status == 200 and await response.json() == {"status": "ok"}
+
+
+async def test_a_bug_is_a_500_with_a_reference_not_a_traceback(
+        api: Api, caplog: pytest.LogCaptureFixture) -> None:
+    call = api.calls.start(ACCOUNT)
+
+    async def broken_hangup(call_sid: str) -> None:
+        raise RuntimeError("internal detail " + TOKEN)
+
+    api.calls.hangup = broken_hangup  # type: ignore[method-assign]
+    response = await api.http.post(
+        api.url(f"/2010-04-01/Accounts/{ACCOUNT}/Calls/{call.sid}.json"),
+        headers={**basic(), **FORM}, data="Status=completed")
+    body = await response.json()
+    assert (response.status, body["code"], body["status"]) == (500, 20500, 500)
+    assert "internal detail" not in body["message"] and TOKEN not in body["message"]
+    reference = body["message"].rsplit(" ", 1)[-1].rstrip(")")
+    assert any(reference in record.getMessage() for record in caplog.records
+               if record.name == "src_client.api")
+    healthy = await api.http.get(api.url(api.siprec_path(call.sid)), headers=basic())
+    assert healthy.status == 200  # the server keeps serving

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import pytest
 from conftest import ACCOUNT, OTHER_ACCOUNT, OTHER_TOKEN, Api, basic
 from twilio.base.exceptions import TwilioRestException
@@ -142,12 +144,11 @@ async def test_unreachable_srs_is_created_then_stops_with_an_alert(api: Api) -> 
 async def test_list_pages_through_a_calls_recordings(api: Api) -> None:
     call = api.calls.start(ACCOUNT)
     client = api.client()
+    siprec = client.calls(call.sid).siprec
     sids = []
     for n in range(5):
-        created = await api.run(lambda n=n: client.calls(call.sid).siprec.create(
-            connector_name="dead", name=f"r{n}"))
-        await api.run(lambda sid=created.sid: client.calls(call.sid).siprec(sid).update(
-            status="stopped"))
+        created = await api.run(partial(siprec.create, connector_name="dead", name=f"r{n}"))
+        await api.run(partial(siprec(created.sid).update, status="stopped"))
         sids.append(created.sid)
     path = api.siprec_path(call.sid)
     seen: list[str] = []

@@ -49,7 +49,8 @@ def main() -> None:
         for i in range(300):
             pa.send(rtp(i, i * 160, 0x1), a.local_address)
             pa.send(b"\x00" + rng.randbytes(rng.randrange(40)), a.local_address)  # not RTP
-        assert wait_for(lambda: a.stats().packets_in == 300)
+            if i % 50 == 49:  # in steps the default socket buffer absorbs, even under ASan
+                assert wait_for(lambda i=i: a.stats().packets_in == i + 1, 10)
         assert wait_for(lambda: player.done)
         time.sleep(0.3)  # reports, media timeout events
         assert eng.read_events()

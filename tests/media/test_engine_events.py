@@ -11,6 +11,7 @@ from src_client.media import EngineEvent
 
 def test_first_packet_ssrc_change_and_media_timeout() -> None:
     with engine(media_timeout=0.3) as eng, peers(1) as (phone,):
+        ringing = eng.allocate_leg()  # no remote and no media yet: no timer running
         leg = eng.allocate_leg()
         phone.send(rtp(1, 0, 0x10), leg.local_address)
         phone.send(rtp(2, 160, 0x10), leg.local_address)
@@ -31,6 +32,10 @@ def test_first_packet_ssrc_change_and_media_timeout() -> None:
         assert events[2].time - events[0].time >= 0.3
         phone.send(rtp(4, 480, 0x20), leg.local_address)  # media is back: re-armed
         assert wait_for(lambda: timeouts() == 2)
+        assert all(e.leg_id == leg.id for e in events)
+        ringing.set_remote(*phone.address)  # the answer came: silence counts from now
+        assert wait_for(lambda: timeouts() == 3)
+        assert events[-1].leg_id == ringing.id
 
 
 async def test_async_events_iterator() -> None:

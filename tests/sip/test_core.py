@@ -82,7 +82,7 @@ def test_call_setup_and_teardown() -> None:
     uas.respond(server, 180)
     uas_dialog = uas.respond(server, 200, body=SDP, content_type="application/sdp")
     net.pump()
-    assert statuses(net, a) == [100, 180, 200]
+    assert statuses(net, a) == [180, 200]  # 100 Trying is hop by hop, not surfaced
     assert len(net.sent(a, "ACK")) == 1
     (confirmed,) = net.take(b, DialogConfirmed)
     assert confirmed.dialog is uas_dialog
@@ -122,7 +122,7 @@ def test_2xx_retransmitted_until_ack_and_re_acked_by_the_uac() -> None:
     assert net.times(b, "SIP/2.0 200") == [0, 0.5, 1.5, 3.5]
     assert net.times(a, "ACK") == [0, 0.5, 1.5, 3.5]  # each 2xx re-ACKed by the UAC core
     assert len(net.take(b, DialogConfirmed)) == 1
-    assert statuses(net, a) == [100, 200]  # retransmissions are not surfaced
+    assert statuses(net, a) == [200]  # retransmissions are not surfaced
 
 
 def test_2xx_without_ack_gives_up_after_64_t1_with_bye() -> None:
@@ -160,7 +160,7 @@ def test_non_2xx_is_acked_by_the_transaction_and_creates_no_dialog() -> None:
     uas.respond(server, 180)
     uas.respond(server, 486)
     net.pump()
-    assert statuses(net, a) == [100, 180, 486]
+    assert statuses(net, a) == [180, 486]
     ack = net.sent(a, "ACK")[0].message
     assert isinstance(ack, Request)
     assert top_via(ack).branch == top_via(net.sent(a, "INVITE")[0].message).branch
@@ -208,7 +208,7 @@ def test_cancel_gets_200_and_the_invite_487() -> None:
         "SIP/2.0 200 OK", "SIP/2.0 487 Request Terminated"]  # fmt: skip
     (cancelled,) = net.take(b, RequestCancelled)
     assert cancelled.transaction is server
-    assert statuses(net, a) == [100, 180, 487]
+    assert statuses(net, a) == [180, 487]
     assert len(net.sent(a, "ACK")) == 1
     net.run_until(100)
     assert uac.dialog_count == uas.dialog_count == 0
@@ -355,9 +355,9 @@ def test_reinvite_glare_gets_491_on_both_sides() -> None:
     t2 = uas.dialog_request(sd, "INVITE", body=SDP, content_type="application/sdp")
     net.pump()
     assert [e.response.status for e in net.take(a, ResponseReceived) if e.transaction is t1] == [
-        100, 491]  # fmt: skip
+        491]  # fmt: skip
     assert [e.response.status for e in net.take(b, ResponseReceived) if e.transaction is t2] == [
-        100, 491]  # fmt: skip
+        491]  # fmt: skip
     assert ud.state is sd.state is DialogState.CONFIRMED
     assert ud.pending_out is None and sd.pending_out is None
     # after the glare both may try again; a second request while one is pending is refused
@@ -416,7 +416,7 @@ def test_uas_reinvite_refreshes_the_remote_target_and_is_acked() -> None:
     uac.respond(reinvite, 200, body=SDP, content_type="application/sdp")
     net.pump()
     assert [e.response.status for e in net.take(b, ResponseReceived)
-            if e.transaction is txn] == [100, 200]  # fmt: skip
+            if e.transaction is txn] == [200]  # fmt: skip
     ack = net.sent(b, "ACK")[-1].message
     assert isinstance(ack, Request) and cseq(ack) == (1, "ACK")  # the UAS's first CSeq
     assert net.take(a, DialogConfirmed)
@@ -490,3 +490,33 @@ def test_responses_carry_received_and_rport_of_the_source() -> None:
     via = top_via(sent.message)
     assert via.param("rport") == "40000" and via.param("received") == "127.0.0.2"
     assert via.host == "10.0.0.7" and via.branch == "z9hG4bK1"
+
+
+def test_cancel_before_any_response_leaves_with_the_100_trying() -> None:
+    net, uac, _uas, a, b = pair()
+    txn = uac.send_request(
+        "INVITE", parse_uri("sip:bob@127.0.0.1:5062"), b, from_="<sip:alice@127.0.0.1>;tag=a1",
+        to="<sip:bob@127.0.0.1>", call_id="early-cancel", cseq=1,
+        contact=uac.contact("udp", "alice"), owner="test",
+    )  # fmt: skip
+    assert isinstance(txn, InviteClientTransaction)
+    uac.cancel(txn)  # nothing heard yet: the CANCEL waits (§9.1)
+    assert [d for d, _ in uac.datagrams_to_send() if d.startswith(b"CANCEL")] == []
+    net.log.clear()
+    uac.send(txn.data, b)  # hand the INVITE to the network
+    net.pump()
+    assert len(net.sent(a, "CANCEL")) == 1  # released by the (fast-path) 100 Trying
+    assert statuses(net, a) == [487]
+
+
+def test_100_trying_in_unusual_form_takes_the_full_parser() -> None:
+    net, uac, _uas, a, b = pair()
+    net.drop = lambda s: s.dst == b
+    txn = invite(net, uac, b)
+    request = net.sent(a, "INVITE")[0].message
+    assert isinstance(request, Request)
+    trying = make_response(request, 100).to_bytes().replace(b"\r\nVia:", b"\r\nv:")
+    net.inject(trying, b, a)
+    assert txn.state.value == "Proceeding"
+    net.run_until(10)
+    assert net.times(a, "INVITE") == [0]  # no retransmission after the 100

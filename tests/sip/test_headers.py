@@ -118,3 +118,17 @@ def test_repr_hides_credentials() -> None:
     h = Headers([("Authorization", 'Digest response="deadbeef"'), ("To", "<sip:a@b>")])
     assert "deadbeef" not in repr(h)
     assert "sip:a@b" in repr(h)
+
+
+def test_first_value_index_follows_changes() -> None:
+    h = Headers([("Via", " , "), ("Via", "SIP/2.0/UDP b"), ("To", "<sip:a@b>")])
+    assert h.get("Via") == "SIP/2.0/UDP b"  # an empty list element is skipped
+    assert h.get("To") == "<sip:a@b>"
+    clone = h.copy()
+    h.set("To", "<sip:c@d>")
+    h.remove("Via")
+    assert (h.get("To"), h.get("Via"), "Via" in h) == ("<sip:c@d>", None, False)
+    assert (clone.get("To"), "Via" in clone) == ("<sip:a@b>", True)
+    h.add("Via", "SIP/2.0/TCP c")
+    assert h.get("v") == "SIP/2.0/TCP c"
+    assert Headers([("Supported", ",")]).get("Supported", "none") == "none"

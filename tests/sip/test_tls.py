@@ -20,7 +20,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from src_client.sip.transport import (
     Address,
@@ -94,7 +94,7 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
         )
         .add_extension(
             x509.ExtendedKeyUsage(
-                [x509.OID_SERVER_AUTH, x509.OID_CLIENT_AUTH]  # type: ignore[attr-defined]
+                [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
             ),
             critical=False,
         )
@@ -352,3 +352,46 @@ async def test_openssl_s_client_to_our_server(pki: Pki, collector: Collector) ->
         assert "Call-ID: ossl-reply" in text
     finally:
         await layer.close()
+
+
+async def test_mutual_tls_presents_our_client_certificate(pki: Pki, collector: Collector) -> None:
+    ctx = server_context(str(pki.cert), str(pki.key), cafile=str(pki.ca), require_client_cert=True)
+    server = PlainTlsServer(ctx)
+    layer = TransportLayer(
+        collector.on_message,
+        collector.on_error,
+        tls_client_context=client_context(
+            cafile=str(pki.ca), certfile=str(pki.cert), keyfile=str(pki.key)
+        ),
+    )
+    try:
+        layer.send(sip_message("mtls"), Address("tls", HOST, server.port, server_name=SERVER_NAME))
+        data, _ = await asyncio.wait_for(collector.messages.get(), 10)
+        await server.join()
+        assert server.error is None and data == sip_message("mtls")
+    finally:
+        await layer.close()
+
+
+async def test_server_requiring_client_certs_refuses_anonymous_clients(
+    pki: Pki, collector: Collector
+) -> None:
+    ctx = server_context(str(pki.cert), str(pki.key), cafile=str(pki.ca), require_client_cert=True)
+    server = PlainTlsServer(ctx)
+    layer = TransportLayer(
+        collector.on_message,
+        collector.on_error,
+        tls_client_context=client_context(cafile=str(pki.ca)),
+    )
+    try:
+        layer.send(sip_message("anon"), Address("tls", HOST, server.port, server_name=SERVER_NAME))
+        await server.join()
+        assert isinstance(server.error, ssl.SSLError)
+        assert server.received == b""
+    finally:
+        await layer.close()
+
+
+def test_client_certificate_requirement_needs_a_ca(pki: Pki) -> None:
+    with pytest.raises(ValueError):
+        server_context(str(pki.cert), str(pki.key), require_client_cert=True)

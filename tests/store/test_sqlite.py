@@ -8,13 +8,19 @@ import sqlite3
 import stat
 import subprocess
 import sys
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from src_client.calls.call import Call, CallLeg, CallStatus
+from src_client.calls.negotiation import LocalSdp
 from src_client.errors import SRS_TIMEOUT, TwilioError
+from src_client.media import Engine
+from src_client.sdp import Codec
 from src_client.sids import SidPrefix, new_sid
+from src_client.sip.uri import parse_name_addr
 from src_client.siprec.resource import SiprecResource, SiprecStatus, TrackSelection
 from src_client.siprec.service import Alert
 from src_client.store import (
@@ -23,7 +29,6 @@ from src_client.store import (
     AlertRecord,
     CallQuery,
     CallRecord,
-    CallStatus,
     LogLevel,
     Migration,
     SqliteStore,
@@ -230,9 +235,8 @@ def test_unusable_path_is_a_store_error(tmp_path: Path) -> None:
 
 WRITER = """
 import sys
-from datetime import UTC, datetime
-from src_client.sids import SidPrefix, new_sid
-from src_client.store import AlertRecord, CallRecord, CallStatus, SqliteStore
+from src_client.calls.call import CallStatus
+from src_client.store import CallRecord, SqliteStore
 store = SqliteStore(sys.argv[1])
 account = sys.argv[2]
 for i in range(int(sys.argv[3])):
@@ -258,8 +262,30 @@ def test_kill_9_loses_no_committed_record(db: Path) -> None:
     finally:
         proc.kill()
         proc.wait(timeout=10)
-    assert proc.returncode == -signal.SIGKILL
+    assert proc.returncode == -signal.SIGKILL and len(acked) == 150
     store = SqliteStore(db)
     missing = [sid for sid in acked if store.get_call(sid) is None]
     assert missing == []
     assert len(store.list_calls(ACCOUNT, CallQuery(), offset=0, limit=100000)) >= len(acked)
+
+
+def test_call_record_from_a_b2bua_call(db: Path) -> None:
+    with Engine("127.0.0.1", 44000, 44099, media_timeout=0) as engine:
+        leg = engine.allocate_leg()
+        codecs = (Codec(0, "PCMU", 8000),)
+        call = Call(account_sid=ACCOUNT, sip_call_id="c1@h",
+                    from_=parse_name_addr('"Alice" <sip:+15550001@carrier.example>'),
+                    to=parse_name_addr("<sip:+15550002@pbx.example>"),
+                    caller=CallLeg(leg, LocalSdp("127.0.0.1", leg.local_address[1], codecs)),
+                    codecs=codecs)
+        call.set_status(CallStatus.IN_PROGRESS)
+        call.answered_at = time.monotonic() - 30
+        call.set_status(CallStatus.COMPLETED)
+        record = CallRecord.from_call(call)
+        leg.close()
+    store = SqliteStore(db)
+    store.save_call(record)
+    saved = store.get_call(call.sid)
+    assert saved == record
+    assert (saved.status, saved.caller_name, saved.duration) == (CallStatus.COMPLETED, "Alice", 30)
+    assert saved.to_json()["from"] == call.request_params()["From"]

@@ -13,8 +13,9 @@ from src_client.api.context import context
 from src_client.api.control import Redirect
 from src_client.api.forms import invalid, page_request, read_form, time_range, v2010_page
 from src_client.api.lookup import FoundCall, account, find_call
+from src_client.calls.call import CallStatus
 from src_client.errors import TwilioError
-from src_client.store.records import CallQuery, CallRecord, CallStatus
+from src_client.store.records import CallQuery, CallRecord
 from src_client.twiml.document import HttpMethod
 from src_client.twiml.parser import parse_twiml
 from src_client.webhooks import check_webhook_url
@@ -74,10 +75,10 @@ async def update(request: web.Request) -> web.Response:
     if status is not None:
         if status not in (CallStatus.COMPLETED.value, CallStatus.CANCELED.value):
             raise invalid("Status", "expected completed or canceled")
-        record = _record(call)
-        ringing = record.status in (CallStatus.QUEUED, CallStatus.RINGING)
-        # completed ends any live call; canceled only one not yet answered (as Twilio does)
-        if not record.status.ended and (status == CallStatus.COMPLETED.value or ringing):
+        # completed ends a live call; canceled only one not yet answered (as Twilio does);
+        # either on an ended call changes nothing
+        if call.live is not None and (status == CallStatus.COMPLETED.value or call.live.status
+                                      in (CallStatus.QUEUED.value, CallStatus.RINGING.value)):
             await ctx.calls.hangup(call.sid)
     else:
         redirect = _redirect(form)

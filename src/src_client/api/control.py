@@ -6,6 +6,7 @@ a live call go through :class:`CallControl`, which the B2BUA implements.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -31,10 +32,10 @@ class CallControl(Protocol):
     def recorded_call(self, call_sid: str) -> RecordedCall | None:
         """The live call (what a recording needs), or None if unknown or ended."""
 
-    def active_calls(self) -> int:
-        """Calls currently up, for /metrics."""
+    def active_calls(self) -> Collection[object]:
+        """Calls currently up (counted for /metrics)."""
 
-    async def hangup(self, call_sid: str) -> None:
+    async def hangup(self, call_sid: str) -> object:
         """End a live call (BYE, or CANCEL while ringing). On return the call's record in
         the store says how it ended and its recordings are stopped."""
 

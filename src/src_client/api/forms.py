@@ -35,7 +35,7 @@ async def read_form(request: web.Request) -> dict[str, str]:
         raise TwilioError(UNSUPPORTED_CONTENT_TYPE, content_type=request.content_type[:100])
     try:
         posted = await request.post()
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, LookupError):  # bad multipart, undecodable bytes, unknown charset
         raise invalid("body", "not a valid form encoding") from None
     form: dict[str, str] = {}
     for key, value in posted.items():

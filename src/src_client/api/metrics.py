@@ -50,7 +50,7 @@ def collect(ctx: ApiContext) -> list[Family]:
     counters = ctx.service.counters
     families = [
         Family("src_client_calls_active", "gauge", "Calls currently up.")
-        .add(ctx.calls.active_calls()),
+        .add(len(ctx.calls.active_calls())),
         Family("src_client_recordings_active", "gauge",
                "Siprec recordings starting, active or stopping.")
         .add(ctx.service.running),

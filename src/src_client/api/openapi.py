@@ -11,8 +11,9 @@ from __future__ import annotations
 from typing import Any, Final
 
 from src_client.api.forms import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
+from src_client.calls.call import CallStatus
 from src_client.siprec.resource import MAX_PARAMETERS, SiprecStatus, TrackSelection
-from src_client.store.records import CallStatus, LogLevel
+from src_client.store.records import LogLevel
 
 JsonSchema = dict[str, Any]
 

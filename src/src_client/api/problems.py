@@ -40,9 +40,6 @@ REQUEST_TOO_LARGE: Final = ErrorSpec(
     twilio_defined=False,
 )
 
-API_ERRORS: Final = (RESOURCE_NOT_FOUND, ALERT_NOT_FOUND, METHOD_NOT_ALLOWED, INTERNAL_ERROR,
-                     UNSUPPORTED_CONTENT_TYPE, REQUEST_TOO_LARGE)
-
 
 def shown_path(path: str) -> str:
     """A request path as an error message may echo it: bounded, printable."""

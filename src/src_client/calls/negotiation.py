@@ -25,10 +25,10 @@ from src_client.sdp import (
 
 __all__ = [
     "G711",
+    "PASSTHROUGH",
     "LocalSdp",
     "MediaOffer",
     "NegotiationError",
-    "PASSTHROUGH",
     "answer_offer",
     "check_answer",
     "read_offer",

@@ -122,7 +122,8 @@ def _resample(signal: npt.NDArray[np.float64], rate: int) -> npt.NDArray[np.floa
         signal = np.convolve(signal, kernel / kernel.sum(), mode="same")
     count = int(len(signal) * RATE / rate)
     positions = np.arange(count) * (rate / RATE)
-    return np.interp(positions, np.arange(len(signal)), signal)
+    resampled: npt.NDArray[np.float64] = np.interp(positions, np.arange(len(signal)), signal)
+    return resampled
 
 
 class PromptCache:

@@ -44,8 +44,9 @@ class Engine:
     """The media engine: one per process, with ``workers`` packet threads.
 
     Ports come in pairs from ``port_min..port_max`` (RTP even, RTCP odd). A leg silent for
-    ``media_timeout`` seconds raises a ``media_timeout`` event (0 disables); forks send an RTCP
-    sender report about every ``rtcp_interval`` seconds.
+    ``media_timeout`` seconds raises a ``media_timeout`` event (0 disables); the timer starts
+    with the leg's remote address or its first packet, so a call still ringing never times
+    out. Forks send an RTCP sender report about every ``rtcp_interval`` seconds.
     """
 
     def __init__(

@@ -233,6 +233,8 @@ class UserAgentCore:
     def receive(self, data: bytes, remote: Address, local: Address | None, now: float) -> None:
         """One complete message from ``remote`` (a datagram, or a framed stream message)."""
         self.now = now
+        if data.startswith(b"SIP/2.0 100 ") and self._trying(data):
+            return
         try:
             msg = parse_message(data, max_size=self.config.max_message_size)
         except SipParseError as exc:
@@ -247,6 +249,41 @@ class UserAgentCore:
             if isinstance(msg, Request):
                 exc.partial = msg
             self._malformed(exc, remote)
+
+    def _trying(self, data: bytes) -> bool:
+        """Fast path for the commonest message: a 100 Trying only moves its transaction to
+        Proceeding (§17.1.1.2), so find it by top-Via branch and CSeq method without a full
+        parse. Returns False (take the normal path) for anything unusual."""
+        end = data.find(b"\r\n\r\n")
+        head = data[:end].lower()
+        via = head.find(b"\r\nvia:")
+        if end < 0 or via < 0 or head.find(b"\r\nvia:", via + 6) >= 0 or b"\r\nv:" in head:
+            return False
+        line_end = head.find(b"\r\n", via + 6)
+        line = data[via + 6 : line_end if line_end >= 0 else end]
+        at = line.find(b";branch=")
+        cseq_at = head.find(b"\r\ncseq:")
+        if b"," in line or at < 0 or cseq_at < 0:
+            return False
+        branch = line[at + 8 :].split(b";", 1)[0].strip()
+        cseq_end = head.find(b"\r\n", cseq_at + 7)
+        parts = data[cseq_at + 7 : cseq_end if cseq_end >= 0 else end].split()
+        if len(parts) != 2:
+            return False
+        try:
+            key = (branch.decode(), parts[1].decode())
+        except UnicodeDecodeError:
+            return False
+        txn = self._client.get(key)
+        if txn is not None:
+            txn.receive_trying()
+            self._trying_received(txn)
+        return True
+
+    def _trying_received(self, txn: ClientTransaction) -> None:
+        """100 Trying is hop by hop: never surfaced, but it releases a deferred CANCEL (§9.1)."""
+        if self._cancelling.get(txn) is False:  # type: ignore[call-overload]
+            self._send_cancel(txn)  # type: ignore[arg-type]
 
     def handle_timer(self, now: float) -> None:
         self.now = now
@@ -324,6 +361,9 @@ class UserAgentCore:
         owner = txn.owner
         method = txn.request.method
         status = response.status
+        if status == 100:
+            self._trying_received(txn)
+            return
         dialog = txn.dialog
         if status >= 200:
             self._size_switched.pop(txn, None)

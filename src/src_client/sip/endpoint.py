@@ -585,11 +585,13 @@ class SipEndpoint:
         self._process()
 
     def _on_timer(self) -> None:
+        due = self._timer_at or 0.0
         self._timer = None
         self._timer_at = None
         loop = self._loop or asyncio.get_running_loop()
         try:
-            self.core.handle_timer(loop.time())
+            # asyncio may run a call_at handle up to its clock resolution early
+            self.core.handle_timer(max(loop.time(), due))
         except Exception:
             log.exception("timer processing failed")
         self._process()

@@ -98,13 +98,16 @@ class Headers:
     CR or LF.
     """
 
-    __slots__ = ("_cache", "_items")
+    __slots__ = ("_cache", "_first", "_items")
 
     def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
-        self._items: list[tuple[str, str, str]] = []
+        self._items: list[tuple[str, str, str]] = [
+            (*_checked_key(name, value), value) for name, value in items
+        ]
+        # Derived state, dropped on every change: the parsed() memo, and the first raw value
+        # of each header so that get() is one dictionary look-up.
         self._cache: dict[tuple[str, Callable[[str], Any]], Any] = {}
-        for name, value in items:
-            self.add(name, value)
+        self._first: dict[str, str] | None = None
 
     @classmethod
     def parse_lines(
@@ -153,19 +156,28 @@ class Headers:
         headers = cls.__new__(cls)
         headers._items = items
         headers._cache = {}
+        headers._first = None
         return headers
+
+    def _changed(self) -> None:
+        self._cache.clear()
+        self._first = None
+
+    def _first_values(self) -> dict[str, str]:
+        first = self._first
+        if first is None:
+            first = self._first = {key: value for key, _, value in reversed(self._items)}
+        return first
 
     def get(self, name: str, default: str | None = None) -> str | None:
         key = header_key(name)[0]
-        for item_key, _, value in self._items:
-            if item_key == key:
-                if key in LIST_HEADERS and "," in value:
-                    values = split_list(value)
-                    if values:
-                        return values[0]
-                    continue
-                return value
-        return default
+        value = self._first_values().get(key)
+        if value is None:
+            return default
+        if "," in value and key in LIST_HEADERS:
+            values = self.get_all(name)
+            return values[0] if values else default
+        return value
 
     def get_all(self, name: str) -> list[str]:
         key = header_key(name)[0]
@@ -180,7 +192,7 @@ class Headers:
     def add(self, name: str, value: str) -> None:
         key, canonical = _checked_key(name, value)
         self._items.append((key, canonical, value))
-        self._cache.clear()
+        self._changed()
 
     def set(self, name: str, value: str) -> None:
         """Replace every value of ``name`` with one, kept where the first one was."""
@@ -193,12 +205,12 @@ class Headers:
                 break
         else:
             items.append((key, canonical, value))
-        self._cache.clear()
+        self._changed()
 
     def remove(self, name: str) -> None:
         key = header_key(name)[0]
         self._items = [item for item in self._items if item[0] != key]
-        self._cache.clear()
+        self._changed()
 
     def parsed(self, name: str, parser: Callable[[str], T]) -> T:
         """Parse the first value of ``name`` with ``parser``, memoised until the headers
@@ -218,8 +230,7 @@ class Headers:
     def __contains__(self, name: object) -> bool:
         if not isinstance(name, str):
             return False
-        key = header_key(name)[0]
-        return any(item[0] == key for item in self._items)
+        return header_key(name)[0] in self._first_values()
 
     def __iter__(self) -> Iterator[tuple[str, str]]:
         for _, name, value in self._items:
@@ -243,6 +254,7 @@ class Headers:
         clone = Headers.__new__(Headers)
         clone._items = list(self._items)
         clone._cache = dict(self._cache)
+        clone._first = self._first
         return clone
 
     def __repr__(self) -> str:

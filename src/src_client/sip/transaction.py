@@ -159,6 +159,10 @@ class ClientTransaction(Transaction, ABC):
     @abstractmethod
     def receive_response(self, response: Response, now: float) -> None: ...
 
+    @abstractmethod
+    def receive_trying(self) -> None:
+        """A provisional response arrived: stop retransmitting (INVITE) or slow down to T2."""
+
 
 class InviteClientTransaction(ClientTransaction):
     """§17.1.1: Calling -> Proceeding -> Completed (non-2xx, ACK sent here) -> Terminated."""
@@ -187,6 +191,12 @@ class InviteClientTransaction(ClientTransaction):
         self._interval *= 2  # no T2 cap for INVITE (§17.1.1.2)
         self._retransmit = self.tu.timers.schedule(now + self._interval, self._timer_a)
 
+    def receive_trying(self) -> None:
+        if self.state is State.CALLING:
+            self.state = State.PROCEEDING
+            self.tu.timers.cancel(self._retransmit)
+            self._retransmit = None
+
     def _timer_b(self, now: float) -> None:
         self._timeout = None
         if self.state is State.CALLING:
@@ -202,12 +212,8 @@ class InviteClientTransaction(ClientTransaction):
             return
         if state is State.TERMINATED:
             return
-        timers = self.tu.timers
         if status < 200:
-            if state is State.CALLING:
-                self.state = State.PROCEEDING
-                timers.cancel(self._retransmit)
-                self._retransmit = None
+            self.receive_trying()
             self.tu.transaction_response(self, response)
         elif status < 300:
             self.tu.transaction_response(self, response)
@@ -271,11 +277,15 @@ class NonInviteClientTransaction(ClientTransaction):
         if self.state not in (State.TRYING, State.PROCEEDING):
             return  # Completed absorbs retransmitted finals
         if response.status < 200:
-            self.state = State.PROCEEDING
+            self.receive_trying()
         else:
             self.state = State.COMPLETED
             self._wait_then_terminate(self.tu.timer_config.k(self.reliable), now)
         self.tu.transaction_response(self, response)
+
+    def receive_trying(self) -> None:
+        if self.state is State.TRYING:
+            self.state = State.PROCEEDING
 
 
 # --- server transactions (§17.2) -------------------------------------------------------------

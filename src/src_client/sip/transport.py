@@ -42,6 +42,7 @@ _STREAM = frozenset({"tcp", "tls"})
 _CONNECT_TIMEOUT = 10.0
 _TLS_HANDSHAKE_TIMEOUT = 10.0
 _MAX_UDP_PAYLOAD = 65507
+_PEER_CACHE_SIZE = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +126,8 @@ class _UdpEndpoint(asyncio.DatagramProtocol):
         self.local = Address("udp", "", 0)
         self.family = socket.AF_INET
         self.sending_to: Address | None = None
+        # Peers send many datagrams each: reuse their Address objects (bounded, see below).
+        self.peers: dict[tuple[str | int, ...], Address] = {}
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # Python 3.11's selector transport does not subclass DatagramTransport, hence the cast.
@@ -134,9 +137,14 @@ class _UdpEndpoint(asyncio.DatagramProtocol):
         self.family = transport.get_extra_info("socket").family
 
     def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
-        host, port = addr[0], addr[1]
-        assert isinstance(host, str) and isinstance(port, int)
-        self.layer._deliver(data, Address("udp", host, port), self.local)
+        remote = self.peers.get(addr)
+        if remote is None:
+            host, port = addr[0], addr[1]
+            assert isinstance(host, str) and isinstance(port, int)
+            if len(self.peers) >= _PEER_CACHE_SIZE:
+                self.peers.clear()  # spoofed sources cannot grow it without bound
+            remote = self.peers[addr] = Address("udp", host, port)
+        self.layer._deliver(data, remote, self.local)
 
     def error_received(self, exc: Exception) -> None:
         # ICMP errors on an unconnected socket cannot be attributed to a peer, except when

@@ -6,7 +6,6 @@ from src_client.store.records import (
     AlertRecord,
     CallQuery,
     CallRecord,
-    CallStatus,
     LogLevel,
     TimeRange,
 )
@@ -19,7 +18,6 @@ __all__ = [
     "AlertRecord",
     "CallQuery",
     "CallRecord",
-    "CallStatus",
     "LogLevel",
     "Migration",
     "SqliteStore",

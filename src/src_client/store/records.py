@@ -7,34 +7,19 @@ Monitor's ``monitor.v1.alert`` (ISO 8601 dates, ``error_code`` as a string).
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from enum import StrEnum
 from typing import Any
 from urllib.parse import urlencode
 
+from src_client.calls.call import Call, CallStatus
 from src_client.errors import TwilioError
 from src_client.sids import SidPrefix, new_sid
 from src_client.siprec.resource import API_VERSION, utcnow
 from src_client.siprec.service import Alert
-
-
-class CallStatus(StrEnum):
-    """Twilio's call statuses; the last five are final."""
-
-    QUEUED = "queued"
-    RINGING = "ringing"
-    IN_PROGRESS = "in-progress"
-    COMPLETED = "completed"
-    BUSY = "busy"
-    FAILED = "failed"
-    NO_ANSWER = "no-answer"
-    CANCELED = "canceled"
-
-    @property
-    def ended(self) -> bool:
-        return self not in (CallStatus.QUEUED, CallStatus.RINGING, CallStatus.IN_PROGRESS)
 
 
 class LogLevel(StrEnum):
@@ -70,6 +55,21 @@ class CallRecord:
     end_time: datetime | None = None
     date_created: datetime = field(default_factory=utcnow)
     date_updated: datetime = field(default_factory=utcnow)
+
+    @classmethod
+    def from_call(cls, call: Call) -> CallRecord:
+        """The record of a live or finished B2BUA call, to save at each status change."""
+        params = call.request_params()
+        now, monotonic_now = datetime.now(UTC), time.monotonic()
+
+        def wall(moment: float | None) -> datetime | None:
+            return None if moment is None else now - timedelta(seconds=monotonic_now - moment)
+
+        return cls(
+            sid=call.sid, account_sid=call.account_sid, from_=params["From"], to=params["To"],
+            status=call.status, direction=call.direction.value,
+            caller_name=call.from_.display_name or None, start_time=wall(call.answered_at),
+            end_time=wall(call.ended_at), date_created=call.date_created, date_updated=now)
 
     @property
     def uri(self) -> str:

@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
+from src_client.calls.call import CallStatus
 from src_client.siprec.resource import SiprecResource, SiprecStatus, TrackSelection
 from src_client.store.base import SECRET_SETTINGS, StoreError
 from src_client.store.records import (
@@ -29,7 +30,6 @@ from src_client.store.records import (
     AlertRecord,
     CallQuery,
     CallRecord,
-    CallStatus,
     LogLevel,
     TimeRange,
 )
