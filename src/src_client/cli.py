@@ -1,7 +1,8 @@
-"""``src-client``: the command-line entry point.
+"""``src-client``: the SIPREC recording client daemon and its tools.
 
-Subcommands: ``srs`` (the bundled test SRS). The daemon's ``serve``, ``check-config`` and
-``connectors`` commands live beside it as they land.
+Subcommands: ``serve`` (the daemon), ``check-config`` (validate a config file), ``connectors``
+(add/list/remove connectors kept in the store, encrypt a credential for the config file),
+``srs`` (the bundled strict test SRS).
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import getpass
 import logging
 import signal
 import sys
@@ -17,9 +19,13 @@ from pathlib import Path
 
 from src_client import logs
 from src_client.certs import CertificateFiles, write_self_signed
+from src_client.config import Config, ConfigError, load_config
+from src_client.daemon import Daemon
 from src_client.listen import ListenSpec, parse_listen
 from src_client.sip.endpoint import SipConfig, SipEndpoint
+from src_client.siprec.connectors import ConnectorError, ConnectorRegistry, SecretBox
 from src_client.srs.server import RecordingServer, SrsOptions
+from src_client.store import SqliteStore
 
 log = logging.getLogger("src_client.cli")
 
@@ -97,10 +103,127 @@ def _run_srs(args: argparse.Namespace) -> int:
     return asyncio.run(_serve_srs(args))
 
 
+def _load(path: Path) -> Config:
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        problems = "\n  ".join(exc.problems)
+        raise SystemExit(f"{path}: configuration problems:\n  {problems}") from None
+
+
+def _run_serve(args: argparse.Namespace) -> int:
+    config = _load(args.config)
+    logs.configure(config.log_level, config.log_format)
+
+    async def serve() -> None:
+        await Daemon(config).run()
+
+    asyncio.run(serve())
+    return 0
+
+
+def _run_check(args: argparse.Namespace) -> int:
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        print(f"{args.config}: {len(exc.problems)} problem(s):")
+        for problem in exc.problems:
+            print(f"  {problem}")
+        return 1
+    print(f"{args.config}: OK ({len(config.sip.listen)} SIP listener(s), "
+          f"{len(config.connectors)} connector(s), {len(config.routes)} route(s), "
+          f"{len(config.accounts)} account(s))")
+    return 0
+
+
+def _secret_input(prompt: str) -> str:
+    """From the terminal without echo, or the first line of stdin when piped."""
+    if sys.stdin.isatty():
+        return getpass.getpass(prompt)
+    return sys.stdin.readline().rstrip("\r\n")
+
+
+def _box(config: Config) -> SecretBox:
+    if config.key_file is None:
+        raise SystemExit("set [secrets] key_file in the config: stored credentials are "
+                         "encrypted with it (it is created, mode 0600, if missing)")
+    return SecretBox.from_key_file(config.key_file, create=True)
+
+
+def _run_connectors(args: argparse.Namespace) -> int:
+    config = _load(args.config)
+    if args.action == "encrypt":
+        print(_box(config).encrypt(_secret_input("credential: ")))
+        return 0
+    store = SqliteStore(config.store_path)
+    try:
+        if args.action == "list":
+            for name, stored in sorted(store.list_connectors().items()):
+                print(f"{name}\t{stored.get('srs')}\t(stored)")
+            for connector in config.connectors:
+                print(f"{connector.name}\t{connector.srs_uri}\t(config file)")
+            return 0
+        if args.action == "remove":
+            if not store.remove_connector(args.name):
+                print(f"no stored connector named {args.name!r}", file=sys.stderr)
+                return 1
+            print(f"removed {args.name} (send SIGHUP to a running daemon to apply)")
+            return 0
+        settings: dict[str, object] = {"srs": args.srs, "parameters": args.parameters}
+        if args.failover:
+            settings["failover"] = list(args.failover)
+        if args.credentials_header:
+            settings["credentials_header"] = args.credentials_header
+            settings["credentials"] = _box(config).encrypt(_secret_input("credentials: "))
+        if args.digest_username:
+            settings["digest_username"] = args.digest_username
+            settings["digest_password"] = _box(config).encrypt(
+                _secret_input("digest password: "))
+        try:  # the same checks the daemon applies, before anything is stored
+            ConnectorRegistry.from_config({args.name: settings}, edges=config.edges,
+                                          box=_box(config) if config.key_file else None)
+        except ConnectorError as exc:
+            print(f"not added: {exc}", file=sys.stderr)
+            return 1
+        store.put_connector(args.name, settings)
+        print(f"added {args.name} (send SIGHUP to a running daemon to apply)")
+        return 0
+    finally:
+        store.close()
+
+
+def _daemon_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    serve = commands.add_parser("serve", help="run the daemon in the foreground")
+    serve.add_argument("--config", type=Path, required=True, help="TOML configuration file")
+    serve.set_defaults(run=_run_serve)
+    check = commands.add_parser("check-config", help="validate a configuration file")
+    check.add_argument("config", type=Path)
+    check.set_defaults(run=_run_check)
+    connectors = commands.add_parser("connectors", help="manage stored SIPREC connectors")
+    connectors.add_argument("--config", type=Path, required=True)
+    actions = connectors.add_subparsers(dest="action", required=True)
+    add = actions.add_parser("add", help="add a connector (credentials read from the "
+                             "terminal or stdin, stored encrypted, never printed)")
+    add.add_argument("name")
+    add.add_argument("--srs", required=True, help="SRS SIP URI")
+    add.add_argument("--credentials-header", help="e.g. X-Auth-Token")
+    add.add_argument("--digest-username")
+    add.add_argument("--parameters", choices=("headers", "metadata", "both"), default="headers")
+    add.add_argument("--failover", action="append", metavar="URI")
+    add.set_defaults(run=_run_connectors)
+    actions.add_parser("list").set_defaults(run=_run_connectors)
+    remove = actions.add_parser("remove")
+    remove.add_argument("name")
+    remove.set_defaults(run=_run_connectors)
+    actions.add_parser("encrypt", help="encrypt a credential (stdin) for the config file"
+                       ).set_defaults(run=_run_connectors)
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="src-client", description=__doc__.splitlines()[0]
                                   if __doc__ else None)
     commands = top.add_subparsers(dest="command", required=True)
+    _daemon_parsers(commands)
     _srs_parser(commands)
     return top
 

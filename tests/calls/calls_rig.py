@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from aiohttp import web
+from twilio.request_validator import RequestValidator
 
 from src_client.calls import Call, CallManager, Route
 from src_client.media import Engine
@@ -117,3 +119,48 @@ async def rig(engine: Engine, tmp_path: Path) -> AsyncIterator[Rig]:
     await endpoint.close()
     await srs.close()
     await srs_endpoint.close()
+
+
+@dataclass
+class WebApp:
+    """A customer's voice application: TwiML per path, every request checked with twilio's
+    own RequestValidator (what a real app does before trusting a webhook)."""
+
+    base: str = ""
+    documents: dict[str, str] = field(default_factory=dict)
+    delays: dict[str, float] = field(default_factory=dict)
+    requests: list[tuple[str, dict[str, str], bool]] = field(default_factory=list)
+
+    def url(self, path: str) -> str:
+        return f"{self.base}{path}"
+
+    def params(self, path: str) -> list[dict[str, str]]:
+        return [form for seen, form, _ in self.requests if seen == path]
+
+
+@pytest.fixture
+async def webapp() -> AsyncIterator[WebApp]:
+    validator = RequestValidator(AUTH_TOKEN)
+    app_state = WebApp()
+
+    async def handle(request: web.Request) -> web.Response:
+        path = request.path
+        form = {k: str(v) for k, v in (await request.post()).items()}
+        valid = validator.validate(
+            app_state.url(path), form, request.headers.get("X-Twilio-Signature", "")
+        )
+        app_state.requests.append((path, form, valid))
+        await asyncio.sleep(app_state.delays.get(path, 0))
+        if path not in app_state.documents:
+            return web.Response(status=404)
+        return web.Response(text=app_state.documents[path], content_type="text/xml")
+
+    app = web.Application()
+    app.router.add_post("/{name}", handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    app_state.base = f"http://127.0.0.1:{runner.addresses[0][1]}"
+    yield app_state
+    await runner.cleanup()

@@ -9,14 +9,17 @@ import wave
 from pathlib import Path
 
 import numpy as np
+from twilio.twiml.voice_response import Dial as VoiceDial
+from twilio.twiml.voice_response import Start, VoiceResponse
 
 from src_client.audio import g711
-from src_client.calls import CallStatus
+from src_client.calls import CallStatus, Route
+from src_client.errors import TwilioError
 from src_client.siprec.resource import SiprecStatus
 from src_client.sipp import SippRun
 from src_client.srs.recording import Recording
 
-from calls_rig import Rig, requires_sipp, scenario, until
+from calls_rig import ACCOUNT_SID, Rig, WebApp, requires_sipp, scenario, until
 from rtp_pcap import FRAME, Stream, write_pcap
 
 pytestmark = requires_sipp
@@ -93,3 +96,147 @@ async def test_recorded_call_with_media_dtmf_hold_and_caller_bye(rig: Rig, tmp_p
     assert all(r.status is SiprecStatus.STOPPED for r in rig.service.list(call.sid))
     assert rig.engine.stats().legs == 0 and rig.engine.stats().forks == 0
     assert rig.errors == []
+
+
+async def test_callee_bye_ends_both_legs_and_the_recording(rig: Rig, tmp_path: Path) -> None:
+    write_pcap(tmp_path / "caller.pcap", seconds=0.6, seed=3)
+    write_pcap(tmp_path / "callee.pcap", seconds=0.6, seed=4)
+    async with SippRun(
+        scenario(tmp_path, "call_uas_hangup.xml"), timeout=15, extra=["-d", "800"]
+    ) as callee:
+        manager = await rig.serve_twiml(_record_twiml(callee.port))
+        async with SippRun(
+            scenario(tmp_path, "call_uac_wait_bye.xml"), remote=rig.address, timeout=15
+        ) as caller:
+            await until(lambda: len(manager.active_calls()) == 1)
+            sid = rig.only_call().sid
+            caller_result = await caller.wait()
+        callee_result = await callee.wait()
+    assert caller_result.successful == 1, caller_result.summary()  # it got our BYE
+    assert callee_result.successful == 1, callee_result.summary()
+    recording = await asyncio.wait_for(rig.srs.finished.get(), 5)
+    assert recording.sip["end_reason"] == "SRC sent BYE"
+    call = manager.get(sid)
+    assert call.status is CallStatus.COMPLETED and call.end_reason == "hung up by TwiML"
+    assert [r.status for r in rig.service.list(sid)] == [SiprecStatus.STOPPED]
+    assert rig.engine.stats().legs == 0
+
+
+async def test_stop_siprec_stops_only_the_named_one_and_a_fifth_fork_is_refused(
+    rig: Rig, tmp_path: Path
+) -> None:
+    write_pcap(tmp_path / "caller.pcap", seconds=0.6, seed=5)
+    write_pcap(tmp_path / "callee.pcap", seconds=0.6, seed=6)
+    twiml = (
+        "<Response><Start>"
+        '<Siprec name="a" connectorName="srs1" track="both_tracks"/>'
+        '<Siprec name="b" connectorName="srs1" track="both_tracks"/>'
+        '<Siprec name="c" connectorName="srs1" track="inbound_track"/>'
+        '</Start><Pause length="1"/><Stop><Siprec name="a"/></Stop>'
+        "<Dial><Sip>sip:callee@127.0.0.1:{port}</Sip></Dial></Response>"
+    )
+    async with SippRun(
+        scenario(tmp_path, "call_uas_hangup.xml"), timeout=15, extra=["-d", "500"]
+    ) as callee:
+        manager = await rig.serve_twiml(twiml.format(port=callee.port))
+        async with SippRun(
+            scenario(tmp_path, "call_uac_wait_bye.xml"), remote=rig.address, timeout=15
+        ) as caller:
+            await until(lambda: len(manager.active_calls()) == 1)
+            call = rig.only_call()
+            await until(lambda: call.callee is not None)  # <Stop> ran, <Dial> bridged
+            statuses = {r.name: r.status for r in rig.service.list(call.sid)}
+            stopped_first = await asyncio.wait_for(rig.srs.finished.get(), 5)
+            caller_result = await caller.wait()
+        callee_result = await callee.wait()
+    assert caller_result.successful == 1 and callee_result.successful == 1
+    # the 5th forked stream was refused with a clear error; the call went on regardless
+    assert statuses == {"a": SiprecStatus.STOPPED, "b": SiprecStatus.IN_PROGRESS}
+    [(sid, error)] = rig.errors
+    assert sid == call.sid and isinstance(error, TwilioError) and error.code == 31960
+    assert "already forks 4 stream(s)" in error.message
+    assert stopped_first.sip["end_reason"] == "SRC sent BYE"
+    stopped_last = await asyncio.wait_for(rig.srs.finished.get(), 5)
+    assert stopped_first.call_id != stopped_last.call_id
+    assert manager.get(call.sid).status is CallStatus.COMPLETED
+
+
+async def test_webhook_twiml_from_voice_response_with_signed_requests(
+    rig: Rig, webapp: WebApp, tmp_path: Path
+) -> None:
+    write_pcap(tmp_path / "caller.pcap", seconds=0.4, seed=7)
+    write_pcap(tmp_path / "callee.pcap", seconds=0.4, seed=8)
+    async with SippRun(
+        scenario(tmp_path, "call_uas_hangup.xml"), timeout=15, extra=["-d", "200"]
+    ) as callee:
+        response = VoiceResponse()
+        start = Start()
+        start.siprec(name="rec", connector_name="srs1", track="both_tracks")
+        response.append(start)
+        dial = VoiceDial(action=webapp.url("/after-dial"))
+        dial.sip(f"sip:callee@127.0.0.1:{callee.port}")
+        response.append(dial)
+        webapp.documents["/voice"] = str(response)
+        after_dial = VoiceResponse()
+        after_dial.hangup()
+        webapp.documents["/after-dial"] = str(after_dial)
+        route = Route("+15550002", ACCOUNT_SID, voice_url=webapp.url("/voice"))
+        manager = await rig.serve([route])
+        async with SippRun(
+            scenario(tmp_path, "call_uac_wait_bye.xml"),
+            remote=rig.address,
+            timeout=15,
+            keys={"service": "+15550002"},
+        ) as caller:
+            caller_result = await caller.wait()
+        callee_result = await callee.wait()
+    assert caller_result.successful == 1, caller_result.summary()
+    assert callee_result.successful == 1, callee_result.summary()
+    assert [valid for _, _, valid in webapp.requests] == [True, True]
+    [voice] = webapp.params("/voice")
+    assert voice["CallStatus"] == "ringing" and voice["Direction"] == "inbound"
+    assert voice["From"] == "+15550001" and voice["To"] == "+15550002"
+    assert voice["AccountSid"] == ACCOUNT_SID and voice["ApiVersion"] == "2010-04-01"
+    [after] = webapp.params("/after-dial")
+    assert after["CallSid"] == voice["CallSid"] and after["CallStatus"] == "in-progress"
+    assert after["DialCallStatus"] == "completed" and after["DialCallSid"].startswith("CA")
+    assert manager.get(voice["CallSid"]).status is CallStatus.COMPLETED
+    recording = await asyncio.wait_for(rig.srs.finished.get(), 5)
+    assert set(recording.streams) == {"1", "2"}
+
+
+async def test_cancel_before_answer(rig: Rig, webapp: WebApp) -> None:
+    webapp.documents["/voice"] = "<Response><Pause/></Response>"
+    webapp.delays["/voice"] = 3.0  # a slow application: the caller gives up first
+    manager = await rig.serve([Route("*", ACCOUNT_SID, voice_url=webapp.url("/voice"))])
+    async with SippRun("uac_cancel.xml", remote=rig.address, timeout=10) as caller:
+        result = await caller.wait()
+    assert result.successful == 1, result.summary()  # 200 to CANCEL, 487 to the INVITE
+    await until(lambda: not manager.active_calls())
+    [sid] = [form["CallSid"] for _, form, _ in webapp.requests]
+    call = manager.get(sid)
+    assert call.status is CallStatus.CANCELED and call.caller.dialog is None
+    assert rig.engine.stats().legs == 0
+
+
+async def test_dial_timeout_cancels_the_callee_and_reports_no_answer(
+    rig: Rig, webapp: WebApp, tmp_path: Path
+) -> None:
+    write_pcap(tmp_path / "caller.pcap", seconds=0.2, seed=9)
+    webapp.documents["/after-dial"] = "<Response><Hangup/></Response>"
+    async with SippRun("call_uas_ringing.xml", timeout=10) as callee:
+        twiml = (
+            f'<Response><Dial timeout="1" action="{webapp.url("/after-dial")}">'
+            f"<Sip>sip:callee@127.0.0.1:{callee.port}</Sip></Dial></Response>"
+        )
+        manager = await rig.serve_twiml(twiml)
+        async with SippRun(
+            scenario(tmp_path, "call_uac_wait_bye.xml"), remote=rig.address, timeout=10
+        ) as caller:
+            caller_result = await caller.wait()
+        callee_result = await callee.wait()
+    assert callee_result.successful == 1, callee_result.summary()  # CANCEL, 487, ACK
+    assert caller_result.successful == 1, caller_result.summary()
+    [after] = webapp.params("/after-dial")
+    assert after["DialCallStatus"] == "no-answer" and "DialCallSid" not in after
+    assert manager.get(after["CallSid"]).status is CallStatus.COMPLETED

@@ -286,6 +286,9 @@ async def test_both_tracks_are_recorded_sample_for_sample_without_dtmf(
         assert stats["packets"] == len(caller_pcm) // FRAME
         assert stats["rtcp_byes"] == 1  # the fork's removal says goodbye
     assert summary["violations"] == []
+    media = rig.service.counters.media  # the totals outlive the removed forks
+    assert media.dtmf_dropped == 5
+    assert media.packets == 2 * (len(caller_pcm) // FRAME)
     # the call itself still carried every DTMF event to the callee
     received = []
     while True:

@@ -25,7 +25,12 @@ from src_client.siprec.resource import (
     SiprecStatus,
     TrackSelection,
 )
-from src_client.siprec.session import RecordedCall, RecordingSession, SessionContext
+from src_client.siprec.session import (
+    MediaTotals,
+    RecordedCall,
+    RecordingSession,
+    SessionContext,
+)
 from src_client.twiml.document import HttpMethod
 from src_client.webhooks import WebhookSender, check_webhook_url
 
@@ -58,6 +63,7 @@ class SiprecCounters:
     failed: int = 0
     stopped: int = 0
     sip_responses: dict[int, int] = field(default_factory=dict)
+    media: MediaTotals = field(default_factory=MediaTotals)  # of finished recordings
 
 
 class SiprecService:
@@ -225,6 +231,7 @@ class SiprecService:
     def _finished(self, session: RecordingSession, failure: TwilioError | None) -> None:
         resource = session.resource
         self._sessions.pop(resource.sid, None)
+        self.counters.media.add(session.media)
         for status in session.sip_responses:
             self.counters.sip_responses[status] = self.counters.sip_responses.get(status, 0) + 1
         resource.status = SiprecStatus.STOPPED

@@ -21,7 +21,7 @@ from enum import StrEnum
 
 from src_client import errors
 from src_client.errors import TwilioError
-from src_client.media import Engine, Fork, Leg, SrtpParams
+from src_client.media import Engine, Fork, ForkStats, Leg, SrtpParams
 from src_client.sdp import Codec, SessionDescription
 from src_client.sip.auth import DigestCredentials
 from src_client.sip.endpoint import (
@@ -93,6 +93,26 @@ class RecordedCall:
         }
 
 
+@dataclass(slots=True)
+class MediaTotals:
+    """What a session's forks sent, kept after the forks are gone (for metrics)."""
+
+    packets: int = 0
+    octets: int = 0
+    dtmf_dropped: int = 0
+    inband_dtmf_frames: int = 0
+
+    def add(self, stats: ForkStats | MediaTotals) -> None:
+        if isinstance(stats, MediaTotals):
+            packets, octets = stats.packets, stats.octets
+        else:
+            packets, octets = stats.packets_out, stats.bytes_out
+        self.packets += packets
+        self.octets += octets
+        self.dtmf_dropped += stats.dtmf_dropped
+        self.inband_dtmf_frames += stats.inband_dtmf_frames
+
+
 class SessionState(StrEnum):
     STARTING = "starting"
     ACTIVE = "active"
@@ -149,6 +169,7 @@ class RecordingSession:
         self.dialog: Dialog | None = None
         self.srs: SrsTarget | None = None
         self.sip_responses: list[int] = []
+        self.media = MediaTotals()  # of forks already removed
         self._ctx = context
         self._on_started = on_started
         self._on_finished = on_finished
@@ -446,6 +467,7 @@ class RecordingSession:
 
     async def _teardown(self) -> None:
         for fork in self._forks.active.values():
+            self.media.add(fork.stats())
             fork.remove()
         for leg in self._forks.reserved.values():
             leg.close()
