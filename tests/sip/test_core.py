@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sipcore_harness import Net
 
 from src_client.sip.core import (
@@ -520,3 +522,33 @@ def test_100_trying_in_unusual_form_takes_the_full_parser() -> None:
     assert txn.state.value == "Proceeding"
     net.run_until(10)
     assert net.times(a, "INVITE") == [0]  # no retransmission after the 100
+
+
+_SAMPLES = [
+    raw_request("INVITE"),
+    raw_request("BYE", to_tag="x", extra="Route: <sip:p;lr>\r\n"),
+    raw_request("OPTIONS", extra="Require: timer\r\nSession-Expires: 90;refresher=uac\r\n"),
+    raw_request("UPDATE", to_tag="y", body="v=0\r\n"),
+    raw_request("CANCEL"),
+    raw_request("ACK", to_tag="z"),
+    (b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 127.0.0.1:5061;branch=z9hG4bKq\r\n"
+     b"From: <sip:a@x>;tag=1\r\nTo: <sip:b@y>;tag=2\r\nCall-ID: q\r\nCSeq: 1 INVITE\r\n"
+     b"Contact: <sip:b@127.0.0.1:5062>\r\nRecord-Route: <sip:r;lr>\r\nContent-Length: 0\r\n\r\n"),
+]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(_SAMPLES), st.lists(st.tuples(st.integers(0, 2000), st.binary(max_size=4)),
+                                           max_size=4))  # fmt: skip
+def test_mutated_messages_never_raise(sample: bytes, edits: list[tuple[int, bytes]]) -> None:
+    """Bad input gets a 400 or is dropped; it never raises out of the core."""
+    data = bytearray(sample)
+    for position, replacement in edits:
+        at = position % (len(data) + 1)
+        data[at : at + len(replacement)] = replacement
+    net, _uac, uas, _a, b = pair()
+    net.inject(bytes(data), C, b)
+    net.inject(bytes(data), C, b)  # and again, as a retransmission
+    for event in net.take(b, RequestReceived):
+        uas.respond(event.transaction, 200)
+    net.run_until(100)

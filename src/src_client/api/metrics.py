@@ -61,6 +61,18 @@ def collect(ctx: ApiContext) -> list[Family]:
         .add(counters.failed, outcome="failed")
         .add(counters.stopped, outcome="stopped"),
     ]
+    media = ctx.service.media_totals()
+    families.extend([
+        Family("src_client_forked_packets_total", "counter",
+               "RTP packets sent to SRSs by forks.").add(media.packets),
+        Family("src_client_forked_bytes_total", "counter",
+               "RTP octets sent to SRSs by forks.").add(media.octets),
+        Family("src_client_dtmf_dropped_total", "counter",
+               "DTMF kept out of recordings: RFC 4733 event packets dropped and in-band "
+               "G.711 frames replaced by silence.")
+        .add(media.dtmf_dropped, kind="rfc4733")
+        .add(media.inband_dtmf_frames, kind="inband"),
+    ])
     responses = Family("src_client_srs_responses_total", "counter",
                        "Final SIP responses received from SRSs, by status code.")
     for status, count in sorted(counters.sip_responses.items()):

@@ -100,6 +100,14 @@ class SiprecService:
         running = [r for r in candidates if r.status is SiprecStatus.IN_PROGRESS]
         return (running or candidates)[-1]
 
+    def media_totals(self) -> MediaTotals:
+        """Packets, octets and DTMF removed by every fork, finished and live."""
+        totals = MediaTotals()
+        totals.add(self.counters.media)
+        for session in self._sessions.values():
+            totals.add(session.media_now())
+        return totals
+
     def session(self, siprec_sid: str) -> RecordingSession | None:
         return self._sessions.get(siprec_sid)
 

@@ -213,6 +213,14 @@ class RecordingSession:
         self.state = SessionState.FINISHED
         self._on_finished(self, failure)
 
+    def media_now(self) -> MediaTotals:
+        """What this session's forks have sent so far, live forks included."""
+        totals = MediaTotals()
+        totals.add(self.media)
+        for fork in self._forks.active.values():
+            totals.add(fork.stats())
+        return totals
+
     async def stop(self) -> None:
         """Ask the session to end (BYE to the SRS) and wait until it has."""
         self._stop_requested.set()
