@@ -12,14 +12,12 @@ import socket
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import aiohttp
 import pytest
 from aiohttp import web
 from local_calls import LocalCalls
-from twilio.http.http_client import TwilioHttpClient
-from twilio.http.response import Response as TwilioResponse
 from twilio.rest import Client
 
 from src_client.api import create_app
@@ -32,6 +30,7 @@ from src_client.siprec.service import Alert, SiprecService
 from src_client.siprec.session import SessionContext
 from src_client.srs.server import RecordingServer
 from src_client.store import AlertRecord, SqliteStore
+from src_client.twilio_local import LocalHttpClient
 from src_client.webhooks import RetryPolicy, WebhookSender
 
 T = TypeVar("T")
@@ -40,26 +39,11 @@ ACCOUNT = new_sid(SidPrefix.ACCOUNT)
 TOKEN = "api-test-token-0123456789abcdef"
 OTHER_ACCOUNT = new_sid(SidPrefix.ACCOUNT)
 OTHER_TOKEN = "other-test-token-fedcba9876543210"
-TWILIO_HOSTS = ("https://api.twilio.com", "https://monitor.twilio.com")
 
 
 def basic(account: str = ACCOUNT, token: str = TOKEN) -> dict[str, str]:
     encoded = base64.b64encode(f"{account}:{token}".encode()).decode()
     return {"Authorization": f"Basic {encoded}"}
-
-
-class LocalHttpClient(TwilioHttpClient):
-    """twilio-python's HTTP client, sent to our server instead of Twilio's."""
-
-    def __init__(self, base: str) -> None:
-        super().__init__(pool_connections=False, timeout=15)
-        self.base = base
-
-    def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> TwilioResponse:
-        for host in TWILIO_HOSTS:
-            if url.startswith(host):
-                url = self.base + url[len(host):]
-        return super().request(method, url, *args, **kwargs)
 
 
 @dataclass

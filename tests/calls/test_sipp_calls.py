@@ -186,7 +186,7 @@ async def test_webhook_twiml_from_voice_response_with_signed_requests(
             scenario(tmp_path, "call_uac_wait_bye.xml"),
             remote=rig.address,
             timeout=15,
-            keys={"service": "+15550002"},
+            extra=["-s", "+15550002"],
         ) as caller:
             caller_result = await caller.wait()
         callee_result = await callee.wait()
@@ -213,9 +213,9 @@ async def test_cancel_before_answer(rig: Rig, webapp: WebApp) -> None:
         result = await caller.wait()
     assert result.successful == 1, result.summary()  # 200 to CANCEL, 487 to the INVITE
     await until(lambda: not manager.active_calls())
-    [sid] = [form["CallSid"] for _, form, _ in webapp.requests]
-    call = manager.get(sid)
+    [call] = manager.calls()
     assert call.status is CallStatus.CANCELED and call.caller.dialog is None
+    assert manager.counters.statuses == {"canceled": 1}
     assert rig.engine.stats().legs == 0
 
 

@@ -552,3 +552,10 @@ def test_mutated_messages_never_raise(sample: bytes, edits: list[tuple[int, byte
     for event in net.take(b, RequestReceived):
         uas.respond(event.transaction, 200)
     net.run_until(100)
+
+
+def test_ack_and_cancel_are_not_user_requests() -> None:
+    _net, uac, _uas, ud, _sd, _a, _b = established()
+    for method in ("ACK", "CANCEL"):
+        with pytest.raises(ValueError):
+            uac.dialog_request(ud, method)

@@ -305,3 +305,17 @@ async def test_close_fails_requests_in_flight() -> None:
             await asyncio.wait_for(task, WAIT)
     finally:
         silent.close()
+
+
+async def test_422_is_retried_with_the_larger_interval(
+    pair: tuple[SipEndpoint, SipEndpoint],
+) -> None:
+    uac, _ = pair
+    uas = await SipEndpoint.create(SipConfig(t1=0.05, t2=0.4, t4=0.5, min_se=300))
+    try:
+        ud, sd, _ = await call(uac, uas, session_expires=120)
+        assert ud.session_interval == sd.session_interval == 300
+        assert ud.local_cseq == 2  # the retry was the same call, CSeq + 1
+        await ud.bye()
+    finally:
+        await uas.close()

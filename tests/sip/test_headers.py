@@ -132,3 +132,11 @@ def test_first_value_index_follows_changes() -> None:
     h.add("Via", "SIP/2.0/TCP c")
     assert h.get("v") == "SIP/2.0/TCP c"
     assert Headers([("Supported", ",")]).get("Supported", "none") == "none"
+
+
+def test_get_reads_only_the_first_list_element() -> None:
+    """get() on a long quoted list must not depend on splitting the rest of it."""
+    h = Headers([("Contact", '"a" <sip:a@b>, ' + '"unterminated <sip:c@d>')])
+    assert h.get("Contact") == '"a" <sip:a@b>'
+    with pytest.raises(SipParseError):
+        h.get_all("Contact")

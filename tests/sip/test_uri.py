@@ -283,3 +283,15 @@ def test_fast_paths_agree_with_general_parsers(text: str) -> None:
     )
     assert _outcome(uri.parse_via, text) == _outcome(uri._parse_via_general, text)
     assert _outcome(syntax.parse_params, text) == _outcome(syntax._parse_params_general, text)
+
+
+def test_parameter_count_is_bounded() -> None:
+    many = "".join(f";p{i}" for i in range(65))
+    for text in (f"sip:a@b{many}", f"<sip:a@b>{many}", f"<sip:a@b>{many.replace(';', ' ; ')}"):
+        with pytest.raises(SipParseError, match="Too Many Parameters"):
+            parse_name_addr(text) if text.startswith("<") else parse_uri(text)
+    with pytest.raises(SipParseError, match="Too Many Parameters"):
+        parse_via(f"SIP/2.0/UDP h{many}")
+    with pytest.raises(SipParseError, match="Too Many URI Headers"):
+        parse_uri("sip:a@b?" + "&".join(f"h{i}=v" for i in range(65)))
+    assert len(parse_uri(f"sip:a@b{many[: many.index(';p64')]}").params) == 64

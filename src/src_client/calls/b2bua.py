@@ -166,6 +166,10 @@ class CallManager:
     def active_calls(self) -> list[Call]:
         return [s.call for s in self._active.values()]
 
+    def calls(self) -> list[Call]:
+        """Every call still known: the finished ones kept (oldest first), then the active."""
+        return [*self._finished.values(), *self.active_calls()]
+
     async def hangup(self, call_sid: str) -> Call:
         """End a call (REST ``Status=completed``); a finished call is returned unchanged."""
         session = self._active.get(call_sid)

@@ -7,6 +7,10 @@ an idle dialog costs memory only: no task, no callback handle, no logger.
 
 What the core does on its own, without its user:
 - absorbs retransmissions (server transactions), answers retransmitted INVITEs after the 2xx;
+- stamps ``received``/``rport`` into the top Via of requests (§18.2.1, RFC 3581) and sends
+  responses back per §18.2.2; drops responses with more than one Via (§8.1.3.3);
+- keeps 100 Trying hop by hop: it stops retransmission but is never surfaced, and it is
+  matched without a full parse (the commonest message on the UAC side);
 - 100 Trying to every INVITE, 481 to requests for unknown dialogs and unmatched CANCELs,
   491/500 on re-INVITE glare (§14.2), 500 to out-of-order in-dialog requests (§12.2.2),
   420 for unsupported Require (§8.2.2.3), 416 for unknown URI schemes, 422 for short session
@@ -461,6 +465,8 @@ class UserAgentCore:
         A re-INVITE/UPDATE is a session refresh too, so it carries Session-Expires when a
         session timer runs (RFC 4028 §7.4). A BYE ends the dialog at once (§15.1.1).
         """
+        if method in ("ACK", "CANCEL"):
+            raise ValueError(f"{method} is sent by the stack, not as a new request")
         if dialog.state is DialogState.TERMINATED and not (
             method == "BYE" and dialog.pending_out == "BYE"  # e.g. answering a 401 to our BYE
         ):

@@ -341,8 +341,14 @@ class SipEndpoint:
         on_provisional: Callable[[Response], None] | None = None,
         destination: Address | None = None,
     ) -> InviteResult:
-        """Place a call. Cancelling the awaiting task sends CANCEL (once a provisional response
-        arrived, RFC 3261 §9.1); a 2xx that still arrives is ACKed and ended with BYE."""
+        """Place a call; returns at the final response (a 2xx is ACKed by the stack).
+
+        ``on_provisional`` sees 101-199 responses (100 Trying is hop by hop). A 401/407 is
+        answered once with ``credentials``, a 422 once with the larger interval (RFC 4028
+        §7.3), both in the same call (Call-ID, From tag, CSeq + 1). Cancelling the awaiting
+        task sends CANCEL (once a provisional response arrived, RFC 3261 §9.1); a 2xx that
+        still arrives is ACKed and ended with BYE. Raises SipTimeout / SipTransportError after
+        every resolved address was tried (RFC 3263 §4.3)."""
         interval = session_expires
         min_se: int | None = None
         retried: set[int] = set()
@@ -411,7 +417,6 @@ class SipEndpoint:
         retried: set[int],
     ) -> tuple[Response, CoreDialog | None]:
         candidates = [destination] if destination is not None else await self._resolve(target)
-        auth: list[Header] = []
         error: SipError | None = None
         for address in candidates:
             while True:
@@ -419,7 +424,7 @@ class SipEndpoint:
                 contact = None
                 if method in ("INVITE", "SUBSCRIBE", "REFER"):
                     contact = self._contact(address, from_.uri.user, contact_params)
-                sent = extra() + auth
+                sent = extra() + call.auth
 
                 def start(owner: _Pending, address: Address = address,
                           contact: str | None = contact,
@@ -438,8 +443,8 @@ class SipEndpoint:
                     break
                 if response.status in (401, 407) and response.status not in retried:
                     retried.add(response.status)
-                    auth = self._authorize(response, credentials, method, target, body)
-                    if auth:
+                    call.auth = self._authorize(response, credentials, method, target, body)
+                    if call.auth:
                         continue
                 return response, dialog
         raise error or SipTransportError(f"no address for {target}")
@@ -672,14 +677,16 @@ class SipEndpoint:
 
 
 class _CallState:
-    """Call-ID, From (with tag) and CSeq shared by the retries of one request (§8.1.3.5)."""
+    """Call-ID, From (with tag), CSeq and credentials shared by the retries of one request
+    (§8.1.3.5, §22.2)."""
 
-    __slots__ = ("call_id", "cseq", "from_value")
+    __slots__ = ("auth", "call_id", "cseq", "from_value")
 
     def __init__(self, from_: NameAddr) -> None:
         self.call_id = secrets.token_hex(12)
         self.from_value = str(from_.with_tag(secrets.token_hex(6)))
         self.cseq = 0
+        self.auth: list[Header] = []
 
 
 __all__ = [

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar, cast
 
 from .errors import SipParseError
-from .syntax import is_token, split_outside
+from .syntax import is_token, iter_outside, split_outside
 
 T = TypeVar("T")
 _MISSING = object()
@@ -151,8 +151,8 @@ class Headers:
                     problems.append(problem or "Bad Header Name")
                     continue
             append((known[0], known[1], value.strip()))
-        if len(items) > max_headers:
-            raise SipParseError("Too Many Headers")
+            if len(items) > max_headers:  # checked as we go: stop work on a flood early
+                raise SipParseError("Too Many Headers")
         headers = cls.__new__(cls)
         headers._items = items
         headers._cache = {}
@@ -175,8 +175,12 @@ class Headers:
         if value is None:
             return default
         if "," in value and key in LIST_HEADERS:
-            values = self.get_all(name)
-            return values[0] if values else default
+            for item_key, _, item in self._items:
+                if item_key == key:
+                    for piece in iter_outside(item, ","):
+                        if piece:
+                            return piece
+            return default
         return value
 
     def get_all(self, name: str) -> list[str]:

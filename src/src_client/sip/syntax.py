@@ -7,6 +7,7 @@ costs time linear in its length.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
 from .errors import SipParseError
 
@@ -19,6 +20,10 @@ _TOKEN = re.compile(TOKEN)
 # with one regex lets the common case skip the general scanner.
 SIMPLE_PARAMS = rf"(?:;{TOKEN}(?:=[^;\"\s,<>]+)?)*"
 _SIMPLE_PARAMS = re.compile(SIMPLE_PARAMS)
+_SPECIALS = {sep: re.compile(f'["<>{sep}]') for sep in ",;"}
+# More parameters than any real value carries; the bound keeps a hostile value from making
+# each parse of it expensive.
+MAX_PARAMS = 64
 
 
 def is_token(text: str) -> bool:
@@ -52,35 +57,41 @@ def quote(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def split_outside(text: str, sep: str) -> list[str]:
-    """Split on ``sep`` where it is neither inside a quoted string nor inside ``<...>``.
+def iter_outside(text: str, sep: str) -> Iterator[str]:
+    """Yield the pieces of ``text`` between occurrences of ``sep`` (``,`` or ``;``) that are
+    neither inside a quoted string nor inside ``<...>``.
 
-    Pieces are stripped; empty pieces are kept so callers can decide what they mean.
+    Pieces are stripped; empty pieces are kept so callers can decide what they mean. Lazy,
+    so a caller that wants the first element of a long list does not split all of it.
     """
     if '"' not in text and "<" not in text:
-        return [piece.strip() for piece in text.split(sep)]
-    pieces: list[str] = []
-    begin = 0
-    i = 0
-    n = len(text)
+        for piece in text.split(sep):
+            yield piece.strip()
+        return
+    special = _SPECIALS[sep]
+    begin = pos = 0
     in_angle = False
-    while i < n:
+    while (match := special.search(text, pos)) is not None:
+        i = match.start()
         c = text[i]
         if c == '"' and not in_angle:
-            i = read_quoted(text, i)[1]
+            pos = read_quoted(text, i)[1]
             continue
         if c == "<":
             in_angle = True
         elif c == ">":
             in_angle = False
         elif c == sep and not in_angle:
-            pieces.append(text[begin:i].strip())
+            yield text[begin:i].strip()
             begin = i + 1
-        i += 1
+        pos = i + 1
     if in_angle:
         raise SipParseError("Unterminated Angle Bracket")
-    pieces.append(text[begin:].strip())
-    return pieces
+    yield text[begin:].strip()
+
+
+def split_outside(text: str, sep: str) -> list[str]:
+    return list(iter_outside(text, sep))
 
 
 def parse_params(text: str) -> Params:
@@ -100,8 +111,11 @@ def _parse_params_general(text: str) -> Params:
         return ()
     if text[0] != ";":
         raise SipParseError("Bad Parameters")
+    pieces = split_outside(text[1:], ";")
+    if len(pieces) > MAX_PARAMS:
+        raise SipParseError("Too Many Parameters")
     result: list[tuple[str, str | None]] = []
-    for piece in split_outside(text[1:], ";"):
+    for piece in pieces:
         if not piece:
             continue
         name, eq, value = piece.partition("=")
@@ -139,8 +153,11 @@ def simple_params(text: str) -> Params:
     """Split parameters already known to match ``SIMPLE_PARAMS``."""
     if not text:
         return ()
+    pieces = text[1:].split(";")
+    if len(pieces) > MAX_PARAMS:
+        raise SipParseError("Too Many Parameters")
     result: list[tuple[str, str | None]] = []
-    for piece in text[1:].split(";"):
+    for piece in pieces:
         name, eq, value = piece.partition("=")
         result.append((name.lower(), value if eq else None))
     return tuple(result)

@@ -17,6 +17,7 @@ from typing import Any
 
 from .errors import SipParseError
 from .syntax import (
+    MAX_PARAMS,
     SIMPLE_PARAMS,
     TOKEN,
     Params,
@@ -52,6 +53,12 @@ _COMMON_VIA = re.compile(
     rf"SIP/2\.0/([A-Za-z]+) ([A-Za-z0-9\-_.]+|\[[0-9A-Fa-f:.]+\])(?::([0-9]{{1,5}}))?"
     rf"({SIMPLE_PARAMS})"
 )
+
+
+def _check_param_count(text: str, limit: int) -> None:
+    """Refuse a hostile number of parameters before any per-parameter work is done."""
+    if text.count(";") > limit:
+        raise SipParseError("Too Many Parameters")
 
 
 def _format_host(host: str) -> str:
@@ -167,8 +174,11 @@ class SipUri:
 
 
 def _parse_uri_params(text: str) -> Params:
+    pieces = text.split(";")
+    if len(pieces) > MAX_PARAMS:
+        raise SipParseError("Too Many Parameters")
     result: list[tuple[str, str | None]] = []
-    for piece in text.split(";"):
+    for piece in pieces:
         if not piece:
             continue
         name, eq, value = piece.partition("=")
@@ -182,6 +192,7 @@ def parse_uri(text: str) -> SipUri:
     """Parse a URI (RFC 3261 §19.1.1 for sip/sips). Escapes are kept as received: they are
     compared, not interpreted, by a UA."""
     text = text.strip()
+    _check_param_count(text, MAX_PARAMS)
     match = _COMMON_SIP.fullmatch(text)
     if match is not None:
         scheme, user, host, port, params = match.groups()
@@ -229,6 +240,8 @@ def _parse_uri_general(text: str) -> SipUri:
     rest, qmark, header_text = rest.partition("?")
     if qmark:
         pairs = []
+        if header_text.count("&") >= MAX_PARAMS:
+            raise SipParseError("Too Many URI Headers")
         for pair in header_text.split("&"):
             name, _, value = pair.partition("=")
             if not name:
@@ -275,6 +288,7 @@ def parse_name_addr(text: str) -> NameAddr:
     """Parse ``name-addr`` or ``addr-spec`` followed by header parameters (RFC 3261 §20.10:
     in the addr-spec form every ``;`` after the URI starts a header parameter)."""
     text = text.strip()
+    _check_param_count(text, 2 * MAX_PARAMS)  # URI parameters, then header parameters
     match = _COMMON_NAME_ADDR.fullmatch(text)
     if match is not None:
         quoted, tokens, uri_text, params = match.groups()
@@ -342,6 +356,7 @@ class Via:
 def parse_via(text: str) -> Via:
     """Parse one via-parm. LWS is allowed around ``/`` and ``:`` (RFC 3261 §25.1 SLASH,
     COLON), which real stacks rarely send but RFC 4475 §3.1.1.1 does."""
+    _check_param_count(text, MAX_PARAMS)
     match = _COMMON_VIA.fullmatch(text.strip())
     if match is not None:
         transport, host, port, params = match.groups()

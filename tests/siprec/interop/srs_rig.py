@@ -133,7 +133,7 @@ class Rig:
         self.service.connectors.add(connector)
         return connector
 
-    def call(self, packets: int = 100) -> RecordedCall:
+    def call(self, packets: int = 500) -> RecordedCall:
         """An in-progress call whose leg receives ``packets`` PCMU frames at 20 ms pace."""
         leg = self.engine.allocate_leg()
         call = RecordedCall(
