@@ -151,13 +151,14 @@ def installed() -> str | None:
 
 
 class Rtpengine:
-    """One private rtpengine: userspace relay on 127.0.0.1, one worker thread, optionally pinned
-    to a core; the streams' sources are learnt from their first packet (endpoint-learning
-    immediate), as our engine's latching does."""
+    """One private rtpengine: userspace relay on 127.0.0.1, one worker thread; the streams'
+    sources are learnt from their first packet (endpoint-learning immediate), as our engine's
+    latching does."""
 
     def __init__(
-        self, workdir: Path, ng_port: int, port_min: int, port_max: int, core: int | None
+        self, workdir: Path, ng_port: int, port_min: int, port_max: int, prefix: list[str]
     ) -> None:
+        """``prefix``: a command prefix for the daemon (taskset, nice), exec-ing it."""
         config = workdir / "rtpengine.conf"
         config.write_text(
             "[rtpengine]\n"
@@ -171,11 +172,10 @@ class Rtpengine:
             "endpoint-learning = immediate\n"
             "delete-delay = 0\n"
         )
-        pin = ["taskset", "-c", str(core)] if core is not None else []
         self.log = workdir / "rtpengine.log"
         with self.log.open("wb") as log:
             self.proc = subprocess.Popen(
-                [*pin, "rtpengine", f"--config-file={config}", "--foreground", "--log-stderr",
+                [*prefix, "rtpengine", f"--config-file={config}", "--foreground", "--log-stderr",
                  f"--pidfile={workdir / 'rtpengine.pid'}"],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=log,
             )  # fmt: skip
@@ -202,7 +202,7 @@ class Rtpengine:
 
     @property
     def pid(self) -> int:
-        """The daemon's own pid (taskset execs it, so it is the child's)."""
+        """The daemon's own pid (taskset and nice exec it, so it is the child's)."""
         return self.proc.pid
 
     def close(self) -> None:

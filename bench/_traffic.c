@@ -1,11 +1,14 @@
-/* Test traffic for bench/media.py: one "phone" socket per leg plus one SRS sink.
+/* Test traffic for bench/media.py: the phones' streams plus one SRS sink.
  *
  * Python cannot send or receive a few hundred thousand datagrams a second, so the bench
  * compiles this at run time (gcc -O2) and drives it over stdin.
  *
- * Phone i sends G.711-sized RTP (12-byte header + 160-byte payload, PT 0, 20 ms of
- * timestamp per packet) to target port i from its own fixed source port (relays latch onto it)
- * and receives what the relay sends back. The first payload bytes carry the send time
+ * Stream i sends G.711-sized RTP (12-byte header + 160-byte payload, PT 0, 20 ms of timestamp
+ * per packet) to target port i from a fixed source port (relays latch onto it) and receives
+ * what the relay sends back. Consecutive streams share one of at most SOCKETS phone sockets,
+ * so that one sendmmsg/recvmmsg moves a batch of streams' packets: the generator measures the
+ * forwarder, and with a socket per stream its own per-datagram system calls would cost more
+ * than the forwarder under test (the forwarder still reads and writes each leg's socket). The first payload bytes carry the send time
  * (CLOCK_MONOTONIC ns), the run's phase number and the stream index, so the receiver thread
  * measures latency and which streams got through in the current run. The sink receives the
  * fork copies: plain ones are attributed to their stream the same way; SRTP ones (longer, the
@@ -31,8 +34,8 @@
 #include <unistd.h>
 
 #define BATCH 32
+#define SOCKETS 8
 #define PKT_LEN 172           /* RTP header + 20 ms of G.711 */
-#define STAMP_LEN 28          /* header + send time + phase + stream index */
 #define HIST_US 100000        /* latency histogram: 1 us buckets up to 100 ms */
 #define MAX_RUN_S 10.0
 #define MAX_RUN_PACKETS 20000000ULL
@@ -44,14 +47,19 @@ typedef struct {
     uint32_t hist[HIST_US];
 } latency_t;
 
-static int n;
-static int *fds;
+static int n, nsock;
+static int fds[SOCKETS];
 static struct sockaddr_in *targets;
 static int sink_fd;
 static uint32_t cur_phase;
 static uint32_t *relay_phase, *fork_phase; /* last phase seen per stream */
 static uint64_t relay_rx, fork_rx;          /* every packet of the current run */
 static latency_t relay_lat, fork_lat;
+
+static int sock_of(uint32_t stream)
+{
+    return (int)((uint64_t)stream * (uint64_t)nsock / (uint64_t)n);
+}
 
 static int64_t now_ns(void)
 {
@@ -87,7 +95,7 @@ static void *receiver(void *arg)
 {
     (void)arg;
     int ep = epoll_create1(0);
-    for (int i = 0; i < n; i++) {
+    for (int i = 0; i < nsock; i++) {
         struct epoll_event ev = {.events = EPOLLIN, .data.u32 = (uint32_t)i};
         epoll_ctl(ep, EPOLL_CTL_ADD, fds[i], &ev);
     }
@@ -118,6 +126,10 @@ static void *receiver(void *arg)
                     continue; /* RTCP: the forks' sender reports and BYEs */
                 int stream = stamped_stream(p, len, phase);
                 if (is_sink) {
+                    /* plain copies of an earlier run are not counted, SRTP ones cannot be told
+                     * apart (a settle run between measurements keeps them out) */
+                    if (len == PKT_LEN && stream < 0)
+                        continue;
                     __atomic_add_fetch(&fork_rx, 1, __ATOMIC_RELAXED);
                     if (stream >= 0) {
                         fork_phase[stream] = phase;
@@ -159,11 +171,20 @@ static void run(uint32_t phase, double rate, double seconds)
     __atomic_store_n(&relay_rx, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&fork_rx, 0, __ATOMIC_RELAXED);
     static uint16_t *seqs;
-    if (!seqs)
+    static uint8_t (*pkts)[PKT_LEN];
+    if (!seqs) {
         seqs = calloc((size_t)n, sizeof *seqs);
-    uint8_t pkt[PKT_LEN] = {0x80, 0}; /* V=2, PT 0 (PCMU) */
-    memset(pkt + STAMP_LEN, 0xff, sizeof pkt - STAMP_LEN); /* mu-law silence */
-    memcpy(pkt + 20, &phase, 4);
+        pkts = malloc(sizeof *pkts * BATCH);
+    }
+    struct mmsghdr msgs[BATCH];
+    struct iovec iov[BATCH];
+    for (int k = 0; k < BATCH; k++) {
+        memset(pkts[k], 0xff, PKT_LEN); /* mu-law silence after the stamp */
+        pkts[k][0] = 0x80;              /* V=2 */
+        pkts[k][1] = 0;                 /* PT 0 (PCMU) */
+        memcpy(pkts[k] + 20, &phase, 4);
+        iov[k] = (struct iovec){pkts[k], PKT_LEN};
+    }
     int64_t start = now_ns(), end = start + (int64_t)(seconds * 1e9);
     uint64_t sent = 0, failed = 0;
     while (sent < MAX_RUN_PACKETS) {
@@ -176,20 +197,40 @@ static void run(uint32_t phase, double rate, double seconds)
             nanosleep(&ts, NULL);
             continue;
         }
-        for (; sent < due && sent < MAX_RUN_PACKETS; sent++) {
-            uint32_t i = (uint32_t)(sent % (uint64_t)n);
-            uint16_t seq = seqs[i]++;
-            uint32_t ts32 = htonl((uint32_t)seq * 160), ssrc = htonl(0x10000u + i);
-            pkt[2] = (uint8_t)(seq >> 8);
-            pkt[3] = (uint8_t)seq;
-            memcpy(pkt + 4, &ts32, 4);
-            memcpy(pkt + 8, &ssrc, 4);
+        while (sent < due && sent < MAX_RUN_PACKETS) {
+            /* one batch: consecutive streams on the same phone socket */
+            int sock = sock_of((uint32_t)(sent % (uint64_t)n));
+            int k = 0;
             int64_t stamp = now_ns();
-            memcpy(pkt + 12, &stamp, 8);
-            memcpy(pkt + 24, &i, 4);
-            if (sendto(fds[i], pkt, sizeof pkt, MSG_DONTWAIT, (struct sockaddr *)&targets[i],
-                       sizeof targets[i]) < 0)
-                failed++;
+            for (; k < BATCH && sent + (uint64_t)k < due; k++) {
+                uint32_t i = (uint32_t)((sent + (uint64_t)k) % (uint64_t)n);
+                if (sock_of(i) != sock)
+                    break;
+                uint8_t *p = pkts[k];
+                uint16_t seq = seqs[i]++;
+                uint32_t ts32 = htonl((uint32_t)seq * 160), ssrc = htonl(0x10000u + i);
+                p[2] = (uint8_t)(seq >> 8);
+                p[3] = (uint8_t)seq;
+                memcpy(p + 4, &ts32, 4);
+                memcpy(p + 8, &ssrc, 4);
+                memcpy(p + 12, &stamp, 8);
+                memcpy(p + 24, &i, 4);
+                memset(&msgs[k].msg_hdr, 0, sizeof msgs[k].msg_hdr);
+                msgs[k].msg_hdr.msg_iov = &iov[k];
+                msgs[k].msg_hdr.msg_iovlen = 1;
+                msgs[k].msg_hdr.msg_name = &targets[i];
+                msgs[k].msg_hdr.msg_namelen = sizeof targets[i];
+            }
+            int done = 0;
+            while (done < k) {
+                int r = sendmmsg(fds[sock], msgs + done, (unsigned)(k - done), MSG_DONTWAIT);
+                if (r <= 0) {
+                    failed++; /* the first remaining one failed: skip it */
+                    r = 1;
+                }
+                done += r;
+            }
+            sent += (uint64_t)k;
         }
     }
     double elapsed = (double)(now_ns() - start) / 1e9;
@@ -254,11 +295,11 @@ int main(int argc, char **argv)
     fclose(f);
     if (n == 0)
         return 2;
-    fds = malloc(sizeof *fds * (size_t)n);
     relay_phase = calloc((size_t)n, sizeof *relay_phase);
     fork_phase = calloc((size_t)n, sizeof *fork_phase);
-    for (int i = 0; i < n; i++) {
-        if ((fds[i] = udp_socket(0, 1 << 20)) < 0) {
+    nsock = n < SOCKETS ? n : SOCKETS;
+    for (int i = 0; i < nsock; i++) {
+        if ((fds[i] = udp_socket(0, 4 << 20)) < 0) {
             perror("phone socket");
             return 1;
         }

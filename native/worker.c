@@ -219,12 +219,14 @@ static void *worker_main(void *arg)
         int timeout = wait_ns <= 0 ? 0 : (int)((wait_ns + 999999) / 1000000);
         int n = epoll_wait(w->epfd, evs, SC_EPOLL_EVENTS, timeout);
         int64_t now = sc_mono_ns();
+        bool woken = false; /* Python changed something that may move the next deadline */
         for (int i = 0; i < n; i++) {
             sc_sock *s = evs[i].data.ptr;
             if (s->role == SC_SOCK_WAKE) {
                 uint64_t v;
                 ssize_t r = read(s->fd, &v, sizeof v);
                 (void)r;
+                woken = true;
                 continue;
             }
             pthread_mutex_lock(&w->lock);
@@ -233,8 +235,9 @@ static void *worker_main(void *arg)
         }
         pthread_mutex_lock(&w->lock);
         bool stop = w->stop;
-        if (!stop)
-            next = housekeeping(w, sc_mono_ns());
+        now = sc_mono_ns();
+        if (!stop && (woken || now >= next))
+            next = housekeeping(w, now);
         sc_worker_free_graveyard(w);
         pthread_mutex_unlock(&w->lock);
         if (stop)

@@ -37,8 +37,15 @@ def speech_like(seconds: float, seed: int) -> np.ndarray:
     return (signal + rng.normal(0, 200, len(t))).astype(np.int16)
 
 
-def write_pcap(path: Path, *, seconds: float, seed: int, payload_type: int = g711.PCMU,
-               dtmf_every: int = 0, ssrc: int = 0x5EED0000) -> Stream:
+def write_pcap(
+    path: Path,
+    *,
+    seconds: float,
+    seed: int,
+    payload_type: int = g711.PCMU,
+    dtmf_every: int = 0,
+    ssrc: int = 0x5EED0000,
+) -> Stream:
     """One RTP stream at 20 ms pace; with ``dtmf_every`` an RFC 4733 event for digit 5 is
     sent after every n-th audio packet (same SSRC and sequence space, RFC 4733 §2.1)."""
     audio = g711.encode(speech_like(seconds, seed), payload_type)
@@ -62,27 +69,38 @@ def write_pcap(path: Path, *, seconds: float, seed: int, payload_type: int = g71
 
 
 def _rtp(payload_type: int, seq: int, ts: int, ssrc: int, marker: bool) -> bytes:
-    return struct.pack("!BBHII", 0x80, payload_type | (0x80 if marker else 0), seq & 0xFFFF,
-                       ts, ssrc)
+    return struct.pack(
+        "!BBHII", 0x80, payload_type | (0x80 if marker else 0), seq & 0xFFFF, ts, ssrc
+    )
 
 
 def _write(path: Path, records: list[tuple[float, bytes]]) -> None:
     out = bytearray(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))  # Ethernet
     for at, payload in records:
         udp = struct.pack("!HHHH", 40000, 40002, 8 + len(payload), 0) + payload
-        ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 0, 0, 64, 17, 0,
-                         bytes([10, 0, 0, 1]), bytes([10, 0, 0, 2]))
+        ip = struct.pack(
+            "!BBHHHBBH4s4s",
+            0x45,
+            0,
+            20 + len(udp),
+            0,
+            0,
+            64,
+            17,
+            0,
+            bytes([10, 0, 0, 1]),
+            bytes([10, 0, 0, 2]),
+        )
         ip = ip[:10] + struct.pack("!H", _checksum(ip)) + ip[12:]
         frame = b"\x00\x00\x00\x00\x00\x02" + b"\x00\x00\x00\x00\x00\x01" + b"\x08\x00" + ip + udp
         seconds = int(at)
-        out += struct.pack("<IIII", seconds, int(round((at - seconds) * 1e6)), len(frame),
-                           len(frame))
+        out += struct.pack("<IIII", seconds, round((at - seconds) * 1e6), len(frame), len(frame))
         out += frame
     path.write_bytes(bytes(out))
 
 
 def _checksum(header: bytes) -> int:
-    total = sum(struct.unpack(f"!{len(header) // 2}H", header))
+    total: int = sum(struct.unpack(f"!{len(header) // 2}H", header))
     while total >> 16:
         total = (total & 0xFFFF) + (total >> 16)
     return ~total & 0xFFFF

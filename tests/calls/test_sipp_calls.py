@@ -9,18 +9,17 @@ import wave
 from pathlib import Path
 
 import numpy as np
+from calls_rig import ACCOUNT_SID, Rig, WebApp, requires_sipp, scenario, until
+from rtp_pcap import FRAME, Stream, write_pcap
 from twilio.twiml.voice_response import Dial as VoiceDial
 from twilio.twiml.voice_response import Start, VoiceResponse
 
 from src_client.audio import g711
 from src_client.calls import CallStatus, Route
 from src_client.errors import TwilioError
-from src_client.siprec.resource import SiprecStatus
 from src_client.sipp import SippRun
+from src_client.siprec.resource import SiprecStatus
 from src_client.srs.recording import Recording
-
-from calls_rig import ACCOUNT_SID, Rig, WebApp, requires_sipp, scenario, until
-from rtp_pcap import FRAME, Stream, write_pcap
 
 pytestmark = requires_sipp
 

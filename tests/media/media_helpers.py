@@ -15,14 +15,15 @@ from pathlib import Path
 
 from src_client.media import Engine
 
-# Engines in these tests take ports from 30000..32699 (below Linux's ephemeral range, so peer
-# sockets bound to port 0 never collide), 60 ports per engine, never reused within a run.
+# Engines in these tests take ports from 6000..7979, 60 per engine: below Linux's ephemeral
+# range (so peer sockets bound to port 0 never collide) and away from the ranges the other test
+# suites and the benchmark use (10000-32767, 40000+).
 _slices = itertools.count()
 
 
 @contextmanager
 def engine(**kwargs: float) -> Iterator[Engine]:
-    base = 30000 + 60 * (next(_slices) % 45)
+    base = 6000 + 60 * (next(_slices) % 33)
     eng = Engine("127.0.0.1", base, base + 59, **kwargs)  # type: ignore[arg-type]
     try:
         yield eng

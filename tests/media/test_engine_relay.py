@@ -162,7 +162,7 @@ def test_control_errors_are_typed() -> None:
 
 
 def test_ipv6_relay() -> None:
-    with Engine("::1", 32700, 32759, media_timeout=0) as eng:
+    with Engine("::1", 7980, 7999, media_timeout=0) as eng:
         socks = [socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) for _ in range(2)]
         try:
             for s in socks:
@@ -187,7 +187,12 @@ def test_port_range_exhaustion_raises_and_closing_frees_ports() -> None:
         with pytest.raises(OSError):
             for _ in range(31):
                 legs.append(eng.allocate_leg())
-        assert len(legs) == 30  # 60 ports = 30 pairs
+        ports = [leg.local_address[1] for leg in legs]
+        # 60 ports = 30 pairs, fewer if another process holds some of them
+        assert 0 < len(legs) <= 30 and len(set(ports)) == len(ports)
+        assert all(
+            p % 2 == 0 and leg.local_rtcp_port == p + 1 for p, leg in zip(ports, legs, strict=True)
+        )
         legs[0].close()
 
         def released() -> bool:  # the worker closes the sockets on its next iteration

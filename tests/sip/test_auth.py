@@ -115,6 +115,23 @@ def test_nonce_count_per_nonce_and_realm() -> None:
     stale = parse_challenge('Digest realm="a", nonce="n2", qop="auth", stale=true')
     assert stale.stale
     assert _params(session.authorization(stale, MUFASA, "BYE", "sip:x"))["nc"] == "00000001"
+    # Two nonces of one realm in use at once (say a proxy and the SRS) count separately.
+    assert _params(session.authorization(first, MUFASA, "BYE", "sip:x"))["nc"] == "00000005"
+    assert _params(session.authorization(stale, MUFASA, "BYE", "sip:x"))["nc"] == "00000002"
+
+
+def test_nonce_memory_is_bounded() -> None:
+    session = DigestSession(max_nonces=2)
+    challenges = [parse_challenge(f'Digest realm="a", nonce="n{i}", qop="auth"') for i in range(3)]
+    for challenge in (challenges[0], challenges[1], challenges[0], challenges[2]):
+        session.authorization(challenge, MUFASA, "BYE", "sip:x")
+
+    # n1 was the least recently used, so it was forgotten; n0 is still counted.
+    def nc(challenge: Challenge) -> str:
+        return _params(session.authorization(challenge, MUFASA, "BYE", "sip:x"))["nc"]
+
+    assert nc(challenges[0]) == "00000003"
+    assert nc(challenges[1]) == "00000001"
 
 
 def test_cnonce_is_fresh_random() -> None:

@@ -18,7 +18,7 @@ from src_client.sip.core import (
     UserAgentCore,
 )
 from src_client.sip.dialog import Dialog, DialogState
-from src_client.sip.message import Request, Response, cseq, make_response, top_via
+from src_client.sip.message import Request, Response, cseq, make_response, to_header, top_via
 from src_client.sip.transaction import Failure, InviteClientTransaction, ServerTransaction
 from src_client.sip.transport import Address
 from src_client.sip.uri import parse_uri
@@ -559,3 +559,21 @@ def test_ack_and_cancel_are_not_user_requests() -> None:
     for method in ("ACK", "CANCEL"):
         with pytest.raises(ValueError):
             uac.dialog_request(ud, method)
+
+
+def test_invite_retransmission_after_the_ack_is_dropped_until_64_t1() -> None:
+    net, _uac, uas, _a, b = pair()
+    net.inject(raw_request("INVITE"), C, b)
+    uas.respond(incoming(net, b), 200, body=SDP, content_type="application/sdp")
+    net.pump()
+    (ok,) = net.sent(b, "SIP/2.0 200")
+    to_tag = to_header(ok.message).tag or ""
+    net.inject(raw_request("ACK", branch="z9hG4bKack", to_tag=to_tag), C, b)
+    assert net.take(b, DialogConfirmed)
+    net.run_until(10)
+    net.inject(raw_request("INVITE"), C, b)  # a late copy of the original INVITE
+    assert net.take(b, RequestReceived) == [] and len(net.sent(b, "SIP/2.0 200")) == 1
+    net.run_until(40)
+    net.inject(raw_request("INVITE", branch="z9hG4bKnew", cseq_no=5), C, b)  # new call
+    net.inject(raw_request("INVITE"), C, b)  # 64*T1 later: a new request again
+    assert len(net.take(b, RequestReceived)) == 2

@@ -54,6 +54,11 @@ def test_boundary_prefix_inside_part_is_content() -> None:
     )
 
 
+def test_close_delimiter_needs_no_line_end() -> None:
+    body = b"--b\r\n\r\nx\r\n--b--no CRLF, still epilogue"
+    assert [p.body for p in parse_multipart(body, "multipart/mixed;boundary=b")] == [b"x"]
+
+
 def test_empty_part() -> None:
     body = b"--b\r\n\r\n--b--\r\n"
     parts = parse_multipart(body, "multipart/mixed;boundary=b")
@@ -71,6 +76,8 @@ def test_empty_part() -> None:
         (WIRE, "multipart/mixed;boundary=absent"),
         (WIRE.replace(b"--OSS-unique-boundary-42--", b"--OSS-unique-boundary-42"),
          "multipart/mixed;boundary=OSS-unique-boundary-42"),
+        (b"--b--\r\n", "multipart/mixed;boundary=b"),
+        (b"preamble\r\n--b--", "multipart/mixed;boundary=b"),
         (b"--b\r\nnot a header\r\n\r\nx\r\n--b--", "multipart/mixed;boundary=b"),
         (b"--b\r\n\xff: x\r\n\r\nx\r\n--b--", "multipart/mixed;boundary=b"),
     ],

@@ -22,12 +22,20 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from src_client.sip.endpoint import (
+    InviteResult,
+    ServerTransaction,
+    SipConfig,
+    SipEndpoint,
+    SipTransportError,
+)
 from src_client.sip.transport import (
     Address,
     TransportLayer,
     client_context,
     server_context,
 )
+from src_client.sip.uri import SipUri, parse_name_addr, parse_uri
 
 HOST = "127.0.0.1"
 SERVER_NAME = "sip.test"
@@ -395,3 +403,57 @@ async def test_server_requiring_client_certs_refuses_anonymous_clients(
 def test_client_certificate_requirement_needs_a_ca(pki: Pki) -> None:
     with pytest.raises(ValueError):
         server_context(str(pki.cert), str(pki.key), require_client_cert=True)
+
+
+async def tls_endpoint(pki: Pki, trusted_ca: Path) -> SipEndpoint:
+    return await SipEndpoint.create(
+        SipConfig(t1=0.05, t2=0.4, t4=0.5),
+        listen=[("tls", HOST, 0)],
+        ssl_context=server_context(str(pki.cert), str(pki.key)),
+        tls_client_context=client_context(cafile=str(trusted_ca)),
+    )
+
+
+async def invite(uac: SipEndpoint, target: SipUri) -> InviteResult:
+    return await uac.invite(
+        target, from_=parse_name_addr(f"<sips:alice@{HOST}>"), to=parse_name_addr(f"<{target}>")
+    )
+
+
+async def test_sip_call_over_tls_between_endpoints(pki: Pki) -> None:
+    """A whole call (INVITE/200/ACK/BYE) over verified TLS, addressed by a sips: URI."""
+    uas = await tls_endpoint(pki, pki.ca)
+    uac = await tls_endpoint(pki, pki.ca)
+    answered: list[str] = []
+
+    async def answer(stx: ServerTransaction) -> None:
+        answered.append(stx.request.uri.scheme)
+        await stx.accept()
+
+    uas.on_request = answer
+    try:
+        local = uas.transports.local_address("tls")
+        assert local is not None
+        target = parse_uri(f"sips:bob@{HOST}:{local.port}")
+        result = await asyncio.wait_for(invite(uac, target), 10)
+        assert result.response.status == 200 and result.dialog is not None
+        assert answered == ["sips"]
+        assert (await asyncio.wait_for(result.dialog.bye(), 10)).status == 200
+        assert uac.transports.connection_count() >= 1
+    finally:
+        await uac.close()
+        await uas.close()
+
+
+async def test_sip_call_to_an_untrusted_tls_server_fails_cleanly(pki: Pki) -> None:
+    uas = await tls_endpoint(pki, pki.ca)
+    uac = await tls_endpoint(pki, pki.other_ca)
+    try:
+        local = uas.transports.local_address("tls")
+        assert local is not None
+        target = parse_uri(f"sips:bob@{HOST}:{local.port}")
+        with pytest.raises(SipTransportError):
+            await asyncio.wait_for(invite(uac, target), 10)
+    finally:
+        await uac.close()
+        await uas.close()

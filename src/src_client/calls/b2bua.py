@@ -485,8 +485,11 @@ class _CallSession:
         if document is None:
             return
         self._passthrough = not _plays(document)
-        interpreter = Interpreter(self, self.manager.siprec,
-                                  report=lambda _sid, error: self.manager.report(self.call, error))
+        interpreter = Interpreter(
+            self,
+            self.manager.siprec,
+            report=lambda _sid, error: self.manager.report(self.call, error),
+        )
         try:
             await interpreter.run(document)
         except asyncio.CancelledError:
@@ -751,6 +754,18 @@ async def _first_answer(
 
 
 async def _bye(dialog: Dialog) -> None:
+    """BYE, once the ACK for our 2xx arrived (RFC 3261 §15: a UAS must not BYE before it;
+    without an ACK the stack ends the dialog itself after 64*T1)."""
+    if not dialog.confirmed.is_set():
+        waits = [asyncio.ensure_future(dialog.confirmed.wait()),
+                 asyncio.ensure_future(dialog.terminated.wait())]  # fmt: skip
+        try:
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for wait in waits:
+                wait.cancel()
+    if dialog.is_terminated:
+        return
     with contextlib.suppress(SipError, TimeoutError):
         await asyncio.wait_for(dialog.bye(), _BYE_TIMEOUT)
 

@@ -145,23 +145,35 @@ class LocalSdp:
             self.session_id = secrets.randbelow(2**62) + 1
             self.version = self.session_id
 
-    def render(self, direction: Direction, *, mirror: SessionDescription | None = None,
-               audio_index: int = 0) -> bytes:
+    def render(
+        self,
+        direction: Direction,
+        *,
+        mirror: SessionDescription | None = None,
+        audio_index: int = 0,
+    ) -> bytes:
         """Our description; as an answer (``mirror`` = the offer) it keeps one m-line per
         offered m-line, the ones we do not use with port 0 (RFC 3264 §6)."""
         self.version += 1
         ip6 = ":" in self.address
         sdp = SessionDescription(
-            origin=Origin("src-client", self.session_id, self.version, "IN",
-                          "IP6" if ip6 else "IP4", self.address),
+            origin=Origin(
+                "src-client",
+                self.session_id,
+                self.version,
+                "IN",
+                "IP6" if ip6 else "IP4",
+                self.address,
+            ),
             session_name="src-client",
             connection=Connection("IN", "IP6" if ip6 else "IP4", self.address),
         )
         offered = mirror.media if mirror is not None else [MediaDescription()]
         for index, theirs in enumerate(offered):
             if index != audio_index:
-                sdp.media.append(MediaDescription(theirs.media, 0, theirs.proto,
-                                                  list(theirs.formats)))
+                sdp.media.append(
+                    MediaDescription(theirs.media, 0, theirs.proto, list(theirs.formats))
+                )
                 continue
             media = MediaDescription("audio", self.port, "RTP/AVP")
             media.set_codecs(list(self.codecs))

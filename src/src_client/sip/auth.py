@@ -132,15 +132,16 @@ def _response(
 
 
 class DigestSession:
-    """Answers challenges for one UA. The nonce count is kept for the latest nonce of each
-    realm (RFC 7616 §3.4: nc counts requests sent with the same nonce), which also bounds
-    memory to one entry per realm."""
+    """Answers challenges for one UA, counting uses of each (realm, nonce) pair (RFC 7616
+    §3.4: nc counts the requests sent with the same nonce). The most recently used
+    ``max_nonces`` pairs are remembered, which bounds memory."""
 
-    __slots__ = ("_cnonce", "_counts")
+    __slots__ = ("_cnonce", "_counts", "_max_nonces")
 
-    def __init__(self, cnonce: Callable[[], str] | None = None) -> None:
-        self._counts: dict[str, tuple[str, int]] = {}
+    def __init__(self, cnonce: Callable[[], str] | None = None, *, max_nonces: int = 64) -> None:
+        self._counts: dict[tuple[str, str], int] = {}
         self._cnonce = cnonce or (lambda: secrets.token_hex(16))
+        self._max_nonces = max_nonces
 
     def authorization(
         self,
@@ -159,9 +160,11 @@ class DigestSession:
                 raise SipError("no supported qop offered")
         else:
             qop = None
-        previous = self._counts.get(challenge.realm)
-        count = previous[1] + 1 if previous and previous[0] == challenge.nonce else 1
-        self._counts[challenge.realm] = (challenge.nonce, count)
+        key = (challenge.realm, challenge.nonce)
+        count = self._counts.pop(key, 0) + 1
+        self._counts[key] = count  # re-inserted: the dict is kept in order of last use
+        if len(self._counts) > self._max_nonces:
+            del self._counts[next(iter(self._counts))]
         nc = f"{count:08x}"
         cnonce = self._cnonce()
         response = _response(

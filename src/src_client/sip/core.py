@@ -218,8 +218,9 @@ class UserAgentCore:
         self._client: dict[tuple[str, ...], ClientTransaction] = {}
         self._server: dict[tuple[str, ...], ServerTransaction] = {}
         self._dialogs: dict[DialogKey, Dialog] = {}
-        # initial INVITEs answered 2xx whose ACK is still due: (Call-ID, From tag, CSeq)
-        self._answered: dict[tuple[str, str, int], Dialog] = {}
+        # initial INVITEs answered 2xx in the last 64*T1, (Call-ID, From tag, CSeq) -> (our
+        # tag, expiry), in expiry order: what RFC 6026's Accepted state does, for one entry
+        self._answered: dict[tuple[str, str, int], tuple[str, float]] = {}
         self._cancelling: dict[InviteClientTransaction, bool] = {}  # -> CANCEL sent
         self._size_switched: dict[ClientTransaction, Address] = {}  # -> original UDP target
         self._out: list[tuple[bytes, Address]] = []
@@ -471,6 +472,9 @@ class UserAgentCore:
             method == "BYE" and dialog.pending_out == "BYE"  # e.g. answering a 401 to our BYE
         ):
             raise DialogGone(f"dialog {dialog.call_id} is terminated")
+        remote = dialog.peer
+        branch = self.new_branch()
+        via = self.via(remote.transport, branch)  # raises before any state changes
         extra = list(headers)
         if method in ("INVITE", "UPDATE"):
             if dialog.pending_out is not None or (method == "INVITE" and dialog.pending_in):
@@ -483,12 +487,8 @@ class UserAgentCore:
             if body:
                 dialog.local_body = (body, content_type)
         extra.append(("User-Agent", self.config.user_agent))
-        branch = self.new_branch()
-        remote = dialog.peer
-        request = dialog.create_request(
-            method, via=self.via(remote.transport, branch), headers=extra, body=body,
-            content_type=content_type,
-        )  # fmt: skip
+        request = dialog.create_request(method, via=via, headers=extra, body=body,
+                                        content_type=content_type)  # fmt: skip
         if method == "INVITE":
             dialog.last_invite_cseq = dialog.local_cseq
         txn = self._start(request, remote, branch, owner, dialog)
@@ -753,14 +753,28 @@ class UserAgentCore:
         again instead of starting a second call."""
         if to_header(request).tag is not None:
             return False
+        self._expire_answered()
         key = (call_id(request), from_header(request).tag or "", cseq(request)[0])
-        dialog = self._answered.get(key)
-        if dialog is None:
+        found = self._answered.get(key)
+        if found is None:
             return False
-        answer = dialog.answer
+        dialog = self._dialogs.get((key[0], found[0], key[1]))
+        answer = dialog.answer if dialog is not None else None
         if isinstance(answer, _PendingAnswer):
             self.send(answer.data, answer.dest)
-        return True
+        return True  # after the ACK (or the end of the call) it is just dropped
+
+    def _expire_answered(self) -> None:
+        """Drop up to two expired entries, oldest first: amortised O(1) per call, and the
+        table drains while traffic goes on."""
+        answered = self._answered
+        for _ in range(2):
+            if not answered:
+                return
+            key = next(iter(answered))
+            if answered[key][1] > self.now:
+                return
+            del answered[key]
 
     def _session_interval_ok(self, txn: ServerTransaction) -> bool:
         if txn.request.method not in ("INVITE", "UPDATE"):
@@ -788,7 +802,6 @@ class UserAgentCore:
             return
         self.timers.cancel(answer.entry)
         dialog.answer = None
-        self._answered.pop((dialog.call_id, dialog.remote_tag, answer.cseq), None)
         self._events.append(DialogConfirmed(dialog, ack))
 
     def _on_cancel(self, request: Request, key: tuple[str, ...], dest: Address) -> None:
@@ -906,7 +919,9 @@ class UserAgentCore:
                                             partial(self._retransmit_2xx, dialog))  # fmt: skip
         dialog.answer = answer
         if to_header(request).tag is None:
-            self._answered[(dialog.call_id, dialog.remote_tag, answer.cseq)] = dialog
+            self._expire_answered()
+            self._answered[(dialog.call_id, dialog.remote_tag, answer.cseq)] = (
+                dialog.local_tag, self.now + 64 * self.timer_config.t1)
         return dialog
 
     def _retransmit_2xx(self, dialog: Dialog, now: float) -> None:
@@ -917,7 +932,6 @@ class UserAgentCore:
         if now - answer.started >= 64 * cfg.t1:
             # §13.3.1.4: no ACK: the dialog is confirmed but the session ends
             dialog.answer = None
-            self._answered.pop((dialog.call_id, dialog.remote_tag, answer.cseq), None)
             self._terminate(dialog, "no ACK", send_bye=True)
             return
         self.send(answer.data, answer.dest)
@@ -1003,17 +1017,12 @@ class UserAgentCore:
         answer = dialog.answer
         if isinstance(answer, _PendingAnswer):
             self.timers.cancel(answer.entry)
-            self._answered.pop((dialog.call_id, dialog.remote_tag, answer.cseq), None)
         dialog.answer = None
         if self._dialogs.get(dialog.key) is dialog:
             del self._dialogs[dialog.key]
         if send_bye and was_confirmed:
             self._start_bye(dialog)
         self._events.append(DialogTerminated(dialog, reason))
-
-    def terminate(self, dialog: Dialog, reason: str = "terminated locally") -> None:
-        """End a dialog; a confirmed one gets a BYE."""
-        self._terminate(dialog, reason, send_bye=True)
 
     # --- addressing ----------------------------------------------------------------------------
 

@@ -4,8 +4,10 @@ Deviation from SIP-API.md: ``TransportLayer`` takes its ``on_message`` callback 
 construction, so the endpoint builds it: ``SipEndpoint(config, tls_client_context=...)``
 then ``await endpoint.listen("udp", "127.0.0.1", 0)`` (or ``await SipEndpoint.create(config,
 listen=[("udp", "127.0.0.1", 0)])``); the layer is ``endpoint.transports``. Additions:
-``ServerTransaction.dialog``, ``Dialog.confirmed``, ``Dialog.credentials``; ``listen(...,
-advertise=...)`` sets the host written in Via/Contact when bound to a wildcard address.
+``SipConfig.min_se``; ``ServerTransaction.dialog`` / ``.answered``; ``Dialog.confirmed``,
+``.credentials`` (answers 401/407 in the dialog), ``.peer``, ``.session_interval``,
+``.is_terminated``, ``.bye()``; ``listen(..., advertise=...)`` sets the host written in
+Via/Contact when bound to a wildcard address. ``on_provisional`` never sees 100 Trying.
 
 How it runs: one callback per received message (no task), one ``loop.call_at`` handle for the
 earliest deadline of the core's timer heap, and a task only while an ``on_request`` handler

@@ -49,16 +49,13 @@ def _boundary(content_type: str) -> str:
 def _after_delimiter(body: bytes, pos: int) -> tuple[int, bool] | None:
     """At ``pos`` just past ``--boundary``: return (start of next part, is_close) if this
     is a real delimiter line, None if the boundary text merely prefixes other text."""
-    is_close = body.startswith(b"--", pos)
-    if is_close:
-        pos += 2
+    if body.startswith(b"--", pos):
+        return len(body), True  # whatever follows the close delimiter is epilogue
     end = len(body)
     while pos < end and body[pos] in (32, 9):  # transport-padding
         pos += 1
     if body.startswith(b"\r\n", pos):
-        return pos + 2, is_close
-    if is_close and pos == end:
-        return end, True
+        return pos + 2, False
     return None
 
 
@@ -96,6 +93,8 @@ def parse_multipart(body: bytes, content_type: str) -> list[BodyPart]:
         start, is_close = first
     else:
         _, start, is_close = _find_delimiter(body, dash, 0)
+    if is_close:
+        raise SipParseError("Empty Multipart")  # at least one body-part, RFC 2046 §5.1.1
     parts: list[BodyPart] = []
     while not is_close:
         end, next_start, is_close = _find_delimiter(body, dash, start)

@@ -14,6 +14,7 @@ request to a peer that connected to us goes back over that same connection (§18
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import logging
 import socket
@@ -42,6 +43,11 @@ _STREAM = frozenset({"tcp", "tls"})
 _CONNECT_TIMEOUT = 10.0
 _TLS_HANDSHAKE_TIMEOUT = 10.0
 _MAX_UDP_PAYLOAD = 65507
+# Socket buffers asked for UDP (the kernel caps them at net.core.rmem_max / wmem_max).  The
+# default ~200 KB holds only a few hundred small datagrams once kernel overhead is counted: a
+# loop that stalls for a moment (GC, a busy neighbour) would drop a burst and leave recovery
+# to retransmission timers (T1 = 500 ms).
+_UDP_BUFFER = 4 << 20
 _PEER_CACHE_SIZE = 4096
 
 
@@ -255,9 +261,13 @@ class TransportLayer:
         transport = transport.lower()
         loop = asyncio.get_running_loop()
         if transport == "udp":
-            _, endpoint = await loop.create_datagram_endpoint(
+            udp_transport, endpoint = await loop.create_datagram_endpoint(
                 lambda: _UdpEndpoint(self), local_addr=(host, port)
             )
+            sock = udp_transport.get_extra_info("socket")
+            for option in (socket.SO_RCVBUF, socket.SO_SNDBUF):
+                with contextlib.suppress(OSError):  # best effort: a smaller buffer still works
+                    sock.setsockopt(socket.SOL_SOCKET, option, _UDP_BUFFER)
             self._udp.append(endpoint)
             local = endpoint.local
         elif transport in _STREAM:

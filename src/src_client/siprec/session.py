@@ -228,7 +228,14 @@ class RecordingSession:
             return
         if self.state is SessionState.STARTING:
             self._task.cancel()  # an INVITE in flight is CANCELled by the endpoint
-        await asyncio.shield(self._task)
+        try:
+            await asyncio.shield(self._task)
+        except asyncio.CancelledError:
+            if not self._task.cancelled():
+                raise  # the caller itself is being cancelled
+            if self.state is not SessionState.FINISHED:  # cancelled before run() began:
+                self.state = SessionState.FINISHED      # nothing reserved, nothing sent
+                self._on_finished(self, None)
 
     async def update_metadata(self) -> None:
         """Send the call's changed state (hold, caller id) to the SRS in a re-INVITE.
@@ -453,6 +460,9 @@ class RecordingSession:
                 await transaction.respond(488, headers=[("Warning", f'399 src "{exc.reason}"')])
                 return
             self._apply(destinations)
+        elif request.method == "UPDATE":  # a session refresh: no offer, so no answer (RFC 3311
+            await transaction.respond(200)  # §5.2); a bodyless re-INVITE gets our offer below
+            return
         paused = bool(self._forks.active) and self._forks.paused >= self._forks.active.keys()
         sdp = self._offer.sdp(paused=paused).to_bytes()
         if request.method == "INVITE":

@@ -61,12 +61,16 @@ class CallbackSink:
     received: list[Callback] = field(default_factory=list)
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
 
-    async def wait_for(self, sid: str, event: str, timeout: float = 10.0) -> Callback:
+    async def wait_for(self, sid: str, event: str | tuple[str, ...],
+                       timeout: float = 10.0) -> Callback:
+        """The first callback about ``sid`` with that event (or one of those events)."""
+        events = (event,) if isinstance(event, str) else event
+
         async def seen() -> Callback:
             while True:
                 for callback in self.received:
-                    if (callback.params.get("SiprecSid"), callback.params.get("SiprecEvent")) == (
-                        sid, event):
+                    params = callback.params
+                    if params.get("SiprecSid") == sid and params.get("SiprecEvent") in events:
                         return callback
                 self.arrived.clear()
                 await self.arrived.wait()
@@ -156,9 +160,10 @@ class Rig:
     def srs(self, scenario: str, transport: str = "udp", *, call: RecordedCall | None = None,
             labels: str = "1", timeout: float = 15.0, **keys: str) -> SippRun:
         """A SIPp SRS; the INVITE checks of the scenario get what this call must produce."""
-        keys = {"labels": labels, "cred": CREDENTIAL, **keys}
+        defaults = {"labels": labels, "cred": CREDENTIAL}
         if call is not None:
-            keys["recorded_call_id"] = call.sip_call_id
+            defaults["recorded_call_id"] = call.sip_call_id
+        keys = {**defaults, **keys}
         run = SippRun(scenario, transport=transport, calls=1, timeout=timeout, keys=keys)
         self.sipps.append(run)
         return run
