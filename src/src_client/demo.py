@@ -1,199 +1,282 @@
-"""SIP interop demo: our SIP stack against SIPp, the reference SIP test tool (``make run``).
+"""The `make run` demo: a real call through the daemon, recorded twice into the bundled SRS.
 
-    python -m src_client.demo
-
-Over UDP and then TCP on 127.0.0.1: our UAC calls SIPp UAS scenarios (an answered call, a call
-challenged with digest authentication, a call refused with 486), then a SIPp UAC calls our
-UAS.  The SIPp scenarios (configs/sipp/) check every message our stack sends with regular
-expressions, so SIPp's own verdict is part of the result.  Prints one line per call and a
-report; exits 1 if anything failed.  Everything is bounded: the whole run takes a few seconds.
+Everything runs on loopback in one process: the daemon (SIP, engine, REST API) with its
+embedded defaults, the bundled SRS, a callee and a caller that talks (speech-like audio,
+RFC 4733 digits and an in-band DTMF tone). TwiML starts one recording when the call
+arrives; the official twilio client starts a second one through the REST API and stops it
+by name; the caller hangs up. Then it prints where the recordings are, the status
+callbacks received (signatures checked with twilio's RequestValidator), packets forked
+and DTMF dropped. Exits non-zero if anything did not happen as it should.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
+import secrets
+import shutil
 import sys
 import time
-from collections.abc import Awaitable, Callable
+import wave
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
-from .sip.auth import DigestCredentials
-from .sip.endpoint import Dialog, ServerTransaction, SipConfig, SipEndpoint
-from .sip.message import cseq
-from .sip.uri import SipUri, parse_name_addr, parse_uri
-from .sipp import SippResult, SippRun, sipp_available
+import numpy as np
+from aiohttp import web
 
-SDP = (
-    b"v=0\r\no=src-client 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
-    b"m=audio 40000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n"
-)
-STEP_TIMEOUT = 8.0  # per SIPp run; the whole demo stays well under 30 s
-DEMO_USER, DEMO_PASSWORD = "alice", "demo-password"  # the SIPp UAS's test account
+from src_client.callgen import Callee, DtmfEvent, RtpPeer, dtmf_tone, place_call, speech_like
+from src_client.config import parse_config
+from src_client.daemon import Daemon
+from src_client.sids import SidPrefix, new_sid
+from src_client.sip.endpoint import SipConfig, SipEndpoint
+from src_client.sip.uri import parse_name_addr, parse_uri
+from src_client.srs.recording import Recording
+from src_client.srs.server import RecordingServer
+
+TALK_SECONDS = 6.0
+DIGITS = [DtmfEvent("4", 2.0), DtmfEvent("2", 2.3)]
+
+
+def say(step: str, detail: str = "") -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {step}" + (f": {detail}" if detail else ""), flush=True)
 
 
 @dataclass
-class Step:
-    """One SIPp run and what our side saw during it."""
+class Callbacks:
+    """A local status-callback receiver that checks every signature as Twilio users do."""
 
-    transport: str
-    title: str
-    scenario: str
-    expected: list[int]
-    statuses: list[int] = field(default_factory=list)
-    setup_ms: list[float] = field(default_factory=list)
-    sipp: SippResult | None = None
-    error: str | None = None
+    token: str
+    url: str = ""
+    received: list[dict[str, str]] = field(default_factory=list)
+    valid: list[bool] = field(default_factory=list)
+    _runner: web.AppRunner | None = None
 
-    @property
-    def ok(self) -> bool:
-        return (
-            self.error is None
-            and self.statuses == self.expected
-            and self.sipp is not None
-            and self.sipp.returncode == 0
-            and self.sipp.successful == len(self.expected)
+    async def start(self) -> None:
+        from twilio.request_validator import RequestValidator
+
+        validator = RequestValidator(self.token)
+
+        async def handle(request: web.Request) -> web.Response:
+            form = {k: str(v) for k, v in (await request.post()).items()}
+            self.valid.append(
+                validator.validate(self.url, form, request.headers.get("X-Twilio-Signature", ""))
+            )
+            self.received.append(form)
+            say("callback", f"{form.get('SiprecEvent')} for {form.get('SiprecName')}")
+            return web.Response(text="")
+
+        app = web.Application()
+        app.router.add_post("/siprec-status", handle)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.url = f"http://127.0.0.1:{self._runner.addresses[0][1]}/siprec-status"
+
+    async def close(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _daemon_config(
+    work: Path, account: str, token: str, srs_port: int, callee_port: int, callbacks_url: str
+) -> dict[str, Any]:
+    twiml = (
+        "<Response><Start>"
+        f'<Siprec name="twiml-recording" connectorName="demo-srs" track="both_tracks" '
+        f'statusCallback="{callbacks_url}"/>'
+        "</Start>"
+        f"<Dial><Sip>sip:callee@127.0.0.1:{callee_port}</Sip></Dial></Response>"
+    )
+    return {
+        "sip": {"listen": [f"udp:127.0.0.1:{_free_port()}"]},
+        "media": {"address": "127.0.0.1", "port_min": 47000, "port_max": 47999},
+        "api": {"listen": f"127.0.0.1:{_free_port()}"},
+        "accounts": [{"sid": account, "auth_token": token}],
+        "connectors": {"demo-srs": {"srs": f"sip:srs@127.0.0.1:{srs_port}"}},
+        "routes": [{"number": "*", "account": account, "twiml": twiml}],
+        "store": {"path": str(work / "src-client.db")},
+        "logging": {"level": "warning", "format": "text"},
+    }
+
+
+async def _wait(predicate: Any, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+async def run(work: Path) -> int:
+    from src_client.twilio_local import local_client
+
+    failures: list[str] = []
+    account, token = new_sid(SidPrefix.ACCOUNT), secrets.token_hex(16)
+    say("starting", f"work folder {work}")
+
+    srs_endpoint = await SipEndpoint.create(
+        SipConfig(user_agent="src-client-srs", supported=("timer", "siprec"))
+    )
+    srs = RecordingServer(srs_endpoint, work / "recordings")
+    srs_address = srs_endpoint.transports.local_address("udp")
+    callee_endpoint = await SipEndpoint.create()
+    callee = Callee(callee_endpoint)
+    callee_address = callee_endpoint.transports.local_address("udp")
+    assert srs_address is not None and callee_address is not None
+    callbacks = Callbacks(token)
+    await callbacks.start()
+    say("bundled SRS", f"sip:srs@127.0.0.1:{srs_address.port}, recordings in {work / 'recordings'}")
+
+    config = parse_config(
+        _daemon_config(work, account, token, srs_address.port, callee_address.port, callbacks.url)
+    )
+    daemon = Daemon(config)
+    await daemon.start()
+    sip_port = config.sip.listen[0].port
+    api = f"http://{config.api.host}:{config.api.port}"
+    say("daemon", f"SIP udp:127.0.0.1:{sip_port}, REST API {api}")
+
+    caller_endpoint = await SipEndpoint.create()
+    caller = RtpPeer()
+    try:
+        dialog = await place_call(
+            caller_endpoint,
+            parse_uri(f"sip:+15550002@127.0.0.1:{sip_port}"),
+            caller=parse_name_addr('"Demo Caller" <sip:+15550001@127.0.0.1>'),
+            peer=caller,
+        )
+        say("call answered", "TwiML <Start><Siprec> + <Dial><Sip> ran")
+        audio = speech_like(TALK_SECONDS, seed=7)
+        tone = dtmf_tone("9", 0.12)
+        start = int(4.0 * 8000)
+        audio[start : start + len(tone)] = tone  # an in-band digit, as a keypad on an analog line
+        talking = asyncio.create_task(caller.talk(audio, dtmf=DIGITS))
+        await asyncio.wait_for(callee.answered.wait(), 5)
+        callee_talking = asyncio.create_task(
+            callee.peer.talk(speech_like(TALK_SECONDS, seed=8, pitch=200))
         )
 
-
-class Demo:
-    def __init__(self) -> None:
-        self.started = time.monotonic()
-        self.steps: list[Step] = []
-
-    def say(self, text: str) -> None:
-        print(f"[{time.monotonic() - self.started:5.2f}s] {text}", flush=True)
-
-    async def run(self) -> bool:
-        for transport in ("udp", "tcp"):
-            await self.uac(transport, "our UAC -> SIPp UAS: answered calls", "uas_answer.xml",
-                           expected=[200, 200])  # fmt: skip
-            await self.uac(transport, "our UAC -> SIPp UAS: digest challenge (401)",
-                           "uas_auth.xml", expected=[200],
-                           keys={"user": DEMO_USER, "password": DEMO_PASSWORD},
-                           credentials=DigestCredentials(DEMO_USER, DEMO_PASSWORD))  # fmt: skip
-            await self.uac(transport, "our UAC -> SIPp UAS: busy (486)", "uas_reject_486.xml",
-                           expected=[486])  # fmt: skip
-            await self.uas(transport, "SIPp UAC -> our UAS: answered call", "uac_call.xml",
-                           calls=2)  # fmt: skip
-        return self.report()
-
-    async def guarded(self, step: Step, body: Callable[[], Awaitable[None]]) -> None:
-        self.steps.append(step)
-        self.say(f"{step.transport.upper():3} {step.title} ({step.scenario})")
-        try:
-            await asyncio.wait_for(body(), STEP_TIMEOUT)
-        except Exception as exc:  # reported as a failed step: the demo goes on with the next
-            step.error = f"{type(exc).__name__}: {exc}"
-        verdict = "ok" if step.ok else "FAILED"
-        detail = step.sipp.summary(max_errors=600) if step.sipp else ""
-        if step.error:
-            detail = f"{step.error}; {detail}"
-        self.say(f"    -> {verdict}: {detail}")
-
-    async def uac(self, transport: str, title: str, scenario: str, *, expected: list[int],
-                  keys: dict[str, str] | None = None,
-                  credentials: DigestCredentials | None = None) -> None:  # fmt: skip
-        step = Step(transport, title, scenario, expected)
-
-        async def body() -> None:
-            endpoint = await SipEndpoint.create(SipConfig(), listen=[(transport, "127.0.0.1", 0)])
-            server = SippRun(scenario, transport=transport, calls=len(expected),
-                             timeout=STEP_TIMEOUT - 1, keys=keys or {})  # fmt: skip
-            try:
-                await server.start()
-                suffix = "" if transport == "udp" else f";transport={transport}"
-                target = parse_uri(f"sip:service@127.0.0.1:{server.port}{suffix}")
-                for number in range(1, len(expected) + 1):
-                    await self.one_call(endpoint, step, number, target, credentials)
-                step.sipp = await server.wait()
-            finally:
-                await server.stop()
-                await endpoint.close()
-
-        await self.guarded(step, body)
-
-    async def one_call(self, endpoint: SipEndpoint, step: Step, number: int, target: SipUri,
-                       credentials: DigestCredentials | None) -> None:  # fmt: skip
-        seen: list[str] = []
-        began = time.perf_counter()
-        result = await endpoint.invite(
-            target,
-            from_=parse_name_addr("<sip:demo@127.0.0.1>"),
-            to=parse_name_addr(f"<{target}>"),
-            body=SDP,
-            content_type="application/sdp",
-            credentials=credentials,
-            on_provisional=lambda r: seen.append(f"{r.status} {r.reason}"),
+        client = local_client(api, account, token)
+        call_sid = daemon.calls.active_calls()[0].sid
+        await asyncio.sleep(1.0)
+        created = await asyncio.to_thread(
+            lambda: client.calls(call_sid).siprec.create(
+                connector_name="demo-srs",
+                name="api-recording",
+                track="inbound_track",
+                status_callback=callbacks.url,
+                status_callback_method="POST",
+                parameter1_name="Campaign",
+                parameter1_value="demo",
+            )
         )
-        setup = (time.perf_counter() - began) * 1000
-        final = result.response
-        step.statuses.append(final.status)
-        step.setup_ms.append(setup)
-        if cseq(final)[0] > 1:  # the INVITE was sent again: it had been challenged
-            seen.insert(0, "401 Unauthorized -> INVITE again with Authorization (digest)")
-        line = f"    call {number}: {', '.join([*seen, f'{final.status} {final.reason}'])}"
-        line += f" in {setup:.1f} ms"
-        if result.dialog is not None:
-            began = time.perf_counter()
-            bye = await result.dialog.bye()
-            line += f"; BYE {bye.status} in {(time.perf_counter() - began) * 1000:.1f} ms"
-        self.say(line)
+        say("REST API", f"twilio client created Siprec {created.sid} ({created.status})")
+        await asyncio.sleep(2.5)
+        stopped = await asyncio.to_thread(
+            lambda: client.calls(call_sid).siprec("api-recording").update(status="stopped")
+        )
+        say("REST API", f"stopped by name: {stopped.sid} is {stopped.status}")
+        await talking
+        await callee_talking
+        await dialog.request("BYE")
+        say("caller hung up")
+        await _wait(
+            lambda: (
+                len(srs.recordings) == 2
+                and all(r.finished.is_set() for r in srs.recordings.values())
+            ),
+            10,
+            "both recordings",
+        )
+        await _wait(
+            lambda: sum(p.get("SiprecEvent") == "siprec-stopped" for p in callbacks.received) == 2,
+            10,
+            "stopped callbacks",
+        )
+        media = daemon.siprec.media_totals()
+    finally:
+        caller.close()
+        callee.peer.close()
+        await caller_endpoint.close()
+        await daemon.stop()
+        await callee_endpoint.close()
+        await srs.close()
+        await srs_endpoint.close()
+        await callbacks.close()
 
-    async def uas(self, transport: str, title: str, scenario: str, *, calls: int) -> None:
-        step = Step(transport, title, scenario, [200] * calls)
+    print("\n=== src-client demo report ===")
+    for recording in srs.recordings.values():
+        _report_recording(recording, failures)
+    print(
+        f"status callbacks: {len(callbacks.received)} received, "
+        f"{sum(callbacks.valid)} with a valid X-Twilio-Signature"
+    )
+    for params in callbacks.received:
+        print(f"  {params['SiprecEvent']:<15} {params['SiprecName']:<16} {params['SiprecSid']}")
+    print(f"packets forked: {media.packets} ({media.octets} bytes)")
+    print(
+        f"DTMF kept out of recordings: {media.dtmf_dropped} RFC 4733 packets, "
+        f"{media.inband_dtmf_frames} in-band frames silenced"
+    )
+    if not all(callbacks.valid):
+        failures.append("a callback signature did not validate")
+    if media.dtmf_dropped == 0 or media.inband_dtmf_frames == 0:
+        failures.append("DTMF was not dropped")
+    for failure in failures:
+        print(f"FAILED: {failure}")
+    print("demo " + ("FAILED" if failures else "OK"))
+    return 1 if failures else 0
 
-        async def answer(stx: ServerTransaction) -> None:
-            began = time.perf_counter()
-            if stx.request.method != "INVITE":
-                await stx.respond(405)
-                return
-            await stx.respond(180)
-            dialog: Dialog = await stx.accept(body=SDP, content_type="application/sdp")
-            step.statuses.append(200)
-            step.setup_ms.append((time.perf_counter() - began) * 1000)
-            self.say(f"    incoming call {len(step.statuses)} from {stx.remote}: "
-                     f"180 Ringing, 200 OK (Call-ID {dialog.call_id})")  # fmt: skip
 
-        async def body() -> None:
-            endpoint = await SipEndpoint.create(SipConfig(), listen=[(transport, "127.0.0.1", 0)])
-            endpoint.on_request = answer
-            local = endpoint.transports.local_address(transport)
-            assert local is not None
-            client = SippRun(scenario, transport=transport, calls=calls, rate=20,
-                             remote=(local.host, local.port), timeout=STEP_TIMEOUT - 1)  # fmt: skip
-            try:
-                await client.start()
-                step.sipp = await client.wait()
-            finally:
-                await client.stop()
-                await endpoint.close()
-
-        await self.guarded(step, body)
-
-    def report(self) -> bool:
-        print("\nReport")
-        print(f"  {'transport':9} {'scenario':22} {'calls':>5} {'final responses':>22} "
-              f"{'setup ms (mean)':>16} {'SIPp verdict':>13}")  # fmt: skip
-        for step in self.steps:
-            statuses = ",".join(str(s) for s in step.statuses) or "-"
-            mean = f"{sum(step.setup_ms) / len(step.setup_ms):.1f}" if step.setup_ms else "-"
-            verdict = "passed" if step.ok else "FAILED"
-            print(f"  {step.transport.upper():9} {step.scenario:22} {len(step.expected):>5} "
-                  f"{statuses:>22} {mean:>16} {verdict:>13}")  # fmt: skip
-        passed = sum(step.ok for step in self.steps)
-        print(f"\n{passed}/{len(self.steps)} scenarios passed in "
-              f"{time.monotonic() - self.started:.1f} s")  # fmt: skip
-        return passed == len(self.steps)
+def _report_recording(recording: Recording, failures: list[str]) -> None:
+    summary = json.loads((recording.folder / "summary.json").read_text())
+    print(f"recording {recording.folder}")
+    print(
+        "  metadata.xml"
+        + (f" (+{len(recording.metadata) - 1} update(s))" if len(recording.metadata) > 1 else "")
+    )
+    for label, stats in summary["labels"].items():
+        with wave.open(str(recording.folder / f"label-{label}.wav")) as wav:
+            samples = np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2")
+        rms = float(np.sqrt(np.mean(samples.astype(float) ** 2))) if len(samples) else 0.0
+        level = 20 * np.log10(max(rms, 1.0) / 32768)
+        print(
+            f"  label-{label}.wav: {stats['duration_s']:.2f} s, {stats['packets']} packets, "
+            f"lost {stats['lost']}, sequence errors {stats['sequence_errors']}, "
+            f"level {level:.0f} dBFS"
+        )
+        if stats["packets"] == 0 or stats["sequence_errors"] or stats["unexpected_payload_types"]:
+            failures.append(f"label {label} of {recording.folder.name} is not clean")
+    for violation in summary["violations"]:
+        print(f"  violation: {violation}")
+        failures.append(f"SRS violation: {violation}")
 
 
 def main(argv: list[str] | None = None) -> int:
-    argparse.ArgumentParser(description=__doc__.split("\n\n")[0]).parse_args(argv)
-    if not sipp_available():
-        print("sipp is not installed (Debian package sip-tester; `make run` installs it)",
-              file=sys.stderr)  # fmt: skip
-        return 2
-    return 0 if asyncio.run(Demo().run()) else 1
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument(
+        "--work",
+        type=Path,
+        default=Path("demo-output"),
+        help="folder for recordings and the store (default ./demo-output)",
+    )
+    args = parser.parse_args(argv)
+    if args.work.exists():
+        shutil.rmtree(args.work)
+    args.work.mkdir(parents=True)
+    return asyncio.run(asyncio.wait_for(run(args.work), 60))
 
 
 if __name__ == "__main__":

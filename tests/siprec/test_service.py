@@ -18,10 +18,10 @@ from src_client.sids import SidPrefix, is_sid, new_sid
 from src_client.sip.endpoint import SipEndpoint
 from src_client.sip.uri import parse_name_addr, parse_uri
 from src_client.siprec.connectors import Connector, ConnectorRegistry, ParameterMode, Secret
-from src_client.siprec.resource import SiprecResource, SiprecStatus
+from src_client.siprec.resource import SiprecStatus
 from src_client.siprec.service import SiprecService
 from src_client.siprec.session import RecordedCall, SessionContext
-from src_client.webhooks import WebhookSender
+from src_client.webhooks import RetryPolicy, WebhookSender
 
 SECRET = "connector-secret-value"
 ACCOUNT_SID = "AC" + "2" * 32
@@ -51,7 +51,7 @@ def engine() -> Iterator[Engine]:
 @pytest.fixture
 async def setup(engine: Engine) -> AsyncIterator[Setup]:
     endpoint = SipEndpoint()  # never listens: nothing here reaches the wire
-    webhooks = WebhookSender()
+    webhooks = WebhookSender(policy=RetryPolicy(max_attempts=1))
     connectors = ConnectorRegistry([
         Connector("srs", parse_uri("sip:srs@127.0.0.1:5999"), credentials_header="X-Token",
                   credentials=Secret(SECRET)),
@@ -111,10 +111,10 @@ async def test_call_not_in_progress(setup: Setup, status: str) -> None:
 async def test_bad_callback_method_and_url(setup: Setup) -> None:
     call = setup.call()
     refused(setup, call, errors.INVALID_METHOD, status_callback_method="PUT")
-    refused(setup, call, errors.INVALID_URL, status_callback="ftp://example.com/cb")
+    refused(setup, call, errors.INVALID_URL, status_callback="ftp://127.0.0.1/cb")
     refused(setup, call, errors.INVALID_URL, status_callback="/relative")
     resource = setup.service.create(call, connector_name="srs", status_callback_method="get",
-                                    status_callback="https://example.com/cb")
+                                    status_callback="http://127.0.0.1:9/cb")
     assert resource.status_callback_method.value == "GET"
 
 
@@ -145,8 +145,7 @@ async def test_fork_limit(setup: Setup, existing: list[str], extra: str) -> None
     assert call.sid in error.message
     # a stopped recording gives its streams back
     await setup.service.stop(call.sid, resources[0].sid)
-    if sum(len(r.track.tracks) for r in resources[1:]) + (2 if extra == "both_tracks" else 1) <= 4:
-        assert setup.service.create(call, connector_name="srs", track=extra).sid
+    assert setup.service.create(call, connector_name="srs", track=extra).sid
 
 
 async def test_parameters(setup: Setup) -> None:
@@ -177,10 +176,9 @@ async def test_stop_before_the_session_ran_reports_stopped(setup: Setup) -> None
     """A stop (or hang-up) right after create, before the INVITE task ran: no exception for
     the caller, the resource ends stopped without error and forgets its session."""
     call = setup.call()
-    changes: list[SiprecResource] = []
     resource = setup.service.create(call, connector_name="srs", name="quick")
     assert setup.service.session(resource.sid) is not None
     await setup.service.stop(call.sid, "quick")
     assert resource.status is SiprecStatus.STOPPED and resource.error_code is None
-    assert setup.service.session(resource.sid) is None and not changes
+    assert setup.service.session(resource.sid) is None
     assert setup.service.counters.stopped == 1

@@ -452,6 +452,9 @@ class _CallSession:
                 failures.append(exc)
         return failures
 
+    async def stop_siprec(self, name: str) -> None:
+        await self.manager.siprec.stop(self.sid, name)
+
     async def dial(self, dial: Dial) -> DialOutcome:
         self.manager.counters.dials += 1
         loop = asyncio.get_running_loop()
@@ -487,7 +490,6 @@ class _CallSession:
         self._passthrough = not _plays(document)
         interpreter = Interpreter(
             self,
-            self.manager.siprec,
             report=lambda _sid, error: self.manager.report(self.call, error),
         )
         try:

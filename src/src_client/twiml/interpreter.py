@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Final, Protocol
 
+from src_client import errors
 from src_client.errors import TwilioError
-from src_client.siprec.service import SiprecService
 from src_client.twiml.document import (
     Dial,
     Hangup,
@@ -90,9 +90,12 @@ class CallControl(Protocol):
         """Fetch and parse a document with the call's standard parameters plus ``extra``."""
         ...
 
-    def start_siprec(self, siprec: Start) -> list[TwilioError]:
+    def start_siprec(self, start: Start) -> list[TwilioError]:
         """Start each recording of a ``<Start>``; the errors of those refused."""
         ...
+
+    async def stop_siprec(self, name: str) -> None:
+        """Stop the call's recording ``name``; TwilioError when there is none."""
 
 
 class Interpreter:
@@ -101,16 +104,14 @@ class Interpreter:
     def __init__(
         self,
         call: CallControl,
-        siprec: SiprecService,
         *,
         report: Callable[[str, TwilioError], None],
     ) -> None:
         self._call = call
-        self._siprec = siprec
         self._report = report  # (call sid, error): alerts for the Debugger-like log
+        self._fetched = 0
 
     async def run(self, document: Response) -> None:
-        fetched = 0
         current: Response | None = document
         while current is not None:
             following: Response | None = None
@@ -128,15 +129,17 @@ class Interpreter:
                 if isinstance(outcome, Response):
                     following = outcome
                     break
-            if following is None:
-                break
-            fetched += 1
-            if fetched >= MAX_DOCUMENTS:
-                log.warning("call %s: %d documents fetched, hanging up", self._call.sid, fetched)
-                break
             current = following
         if self._call.active:
             await self._call.hangup()
+
+    async def _fetch(self, url: str, method: HttpMethod, extra: Mapping[str, str]) -> Response:
+        if self._fetched >= MAX_DOCUMENTS:
+            raise TwilioError(
+                errors.HTTP_TOO_MANY_REDIRECTS, url=f"{url} (the call fetched {MAX_DOCUMENTS})"
+            )
+        self._fetched += 1
+        return await self._call.fetch(url, method, extra)
 
     async def _execute(self, verb: Verb) -> Response | _Flow:
         call = self._call
@@ -152,14 +155,14 @@ class Interpreter:
             case Stop():
                 for stop in verb.siprecs:
                     try:
-                        await self._siprec.stop(call.sid, stop.name)
+                        await call.stop_siprec(stop.name)
                     except TwilioError as error:
                         log.warning("call %s: <Stop><Siprec>: %s", call.sid, error)
                         self._report(call.sid, error)
             case Dial():
                 outcome = await call.dial(verb)
                 if verb.action is not None and call.active:
-                    return await call.fetch(verb.action, verb.method, outcome.params())
+                    return await self._fetch(verb.action, verb.method, outcome.params())
             case Pause():
                 await asyncio.sleep(verb.length)
             case Play():
@@ -171,7 +174,7 @@ class Interpreter:
                 await call.reject(verb.reason)
                 return _Flow.END
             case Redirect():
-                return await call.fetch(verb.url, verb.method, {})
+                return await self._fetch(verb.url, verb.method, {})
         return _Flow.NEXT
 
 

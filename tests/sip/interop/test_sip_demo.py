@@ -1,4 +1,4 @@
-"""`make run` (python -m src_client.demo) drives the real stack against SIPp and says so."""
+"""The SIP interop demo (python -m src_client.sip_demo) drives the real stack against SIPp."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import sys
 
 def test_demo_passes_every_scenario() -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "src_client.demo"],
+        [sys.executable, "-m", "src_client.sip_demo"],
         capture_output=True,
         text=True,
         timeout=60,
