@@ -24,6 +24,7 @@ from src_client.config import Config
 from src_client.media import Engine
 from src_client.sip.endpoint import SipConfig, SipEndpoint
 from src_client.siprec.connectors import ConnectorError, ConnectorRegistry, SecretBox
+from src_client.siprec.health import HealthMonitor
 from src_client.siprec.service import Alert, SiprecService
 from src_client.siprec.session import RecordedCall, SessionContext
 from src_client.store import AlertRecord, CallRecord, SqliteStore
@@ -68,10 +69,12 @@ class Daemon:
         )  # fmt: skip
         self.webhooks = WebhookSender(on_failure=self._webhook_failed)
         self._tokens = {a.sid: a.auth_token for a in config.accounts}
+        connectors = self._connectors()
+        self.health = HealthMonitor(self.endpoint, connectors, local_host=config.media.address)
         self.siprec = SiprecService(
             SessionContext(self.endpoint, self.engine, config.media.address,
-                           session_expires=config.sip.session_expires),
-            self._connectors(), self.webhooks, self.auth_token,
+                           session_expires=config.sip.session_expires, health=self.health),
+            connectors, self.webhooks, self.auth_token,
             on_alert=self._siprec_alert, on_change=self.store.save_siprec,
         )  # fmt: skip
         self.calls = CallManager(
@@ -102,6 +105,7 @@ class Daemon:
             log.info("sip listening", extra={"transport": address.transport,
                                              "address": f"{address.host}:{address.port}"})
         await self.calls.start()
+        self.health.start()
         app = create_app(
             accounts={sid: token.reveal() for sid, token in self._tokens.items()},
             service=self.siprec, store=self.store, calls=_CallControl(self.calls),
@@ -122,6 +126,7 @@ class Daemon:
     async def stop(self) -> None:
         """Graceful: recordings BYE + callbacks, calls end, callbacks drain, store closes."""
         log.info("stopping")
+        self.health.stop()
         await self.siprec.close()
         await self.calls.close()
         if self._runner is not None:
@@ -142,10 +147,12 @@ class Daemon:
     def reload_connectors(self) -> None:
         """SIGHUP: connectors from the config file and the store, without a restart."""
         try:
-            self.siprec.connectors = self._connectors()
+            connectors = self._connectors()
         except ConnectorError as exc:
             log.error("connectors not reloaded: %s", exc)
             return
+        self.siprec.connectors = self.health.connectors = connectors
+        self.health.start()
         log.info("connectors reloaded", extra={"count": len(self.siprec.connectors)})
 
     # ------------------------------------------------------------------ wiring

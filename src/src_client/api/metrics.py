@@ -73,6 +73,14 @@ def collect(ctx: ApiContext) -> list[Family]:
         .add(media.dtmf_dropped, kind="rfc4733")
         .add(media.inband_dtmf_frames, kind="inband"),
     ])
+    health = ctx.service.health
+    if health is not None and health.state:
+        up = Family("src_client_srs_up", "gauge",
+                    "1 when the SRS answered the last OPTIONS ping (connectors with "
+                    "options_interval).")
+        for uri, state in sorted(health.state.items()):
+            up.add(1 if state.up else 0, srs=uri)
+        families.append(up)
     responses = Family("src_client_srs_responses_total", "counter",
                        "Final SIP responses received from SRSs, by status code.")
     for status, count in sorted(counters.sip_responses.items()):

@@ -290,7 +290,6 @@ class CallManager:
             from_=NameAddr(sender.uri, sender.display_name),
             to=NameAddr(to.uri, to.display_name),
             caller=caller,
-            codecs=(),
         )
         session = _CallSession(self, call, transaction, offer, route)
         self._active[call.sid] = session
@@ -337,8 +336,6 @@ class _CallSession:
         self.task: asyncio.Task[None] | None = None
         self.ended = False
         self._passthrough = False
-        self._bridge_ended: asyncio.Event | None = None
-        self._document_url: str | None = None
 
     # -------------------------------------------------------------- CallControl
 
@@ -364,13 +361,8 @@ class _CallSession:
             await _refuse(self.invite, 488, exc.reason)
             await self.end(CallStatus.FAILED, exc.reason)
             return
-        call.codecs = codecs
-        call.recorded.codecs = codecs
-        call.recorded.dtmf_payload_types = frozenset(
-            c.pt for c in codecs if c.name.lower() == "telephone-event"
-        )
+        call.set_codecs(codecs)
         caller = call.caller
-        caller.sdp.codecs = codecs
         _point(caller, offer)
         body = caller.sdp.render(offer.direction.reversed(), mirror=offer.sdp,
                                  audio_index=offer.index)  # fmt: skip

@@ -68,7 +68,7 @@ class Call:
     from_: NameAddr  # the caller, as its INVITE's From
     to: NameAddr  # whom it called, as its INVITE's To
     caller: CallLeg
-    codecs: tuple[Codec, ...]  # negotiated on the caller's leg: audio codec, then DTMF
+    codecs: tuple[Codec, ...] = ()  # negotiated on the caller's leg: audio codec, then DTMF
     sid: str = field(default_factory=lambda: new_sid(SidPrefix.CALL))
     direction: CallDirection = CallDirection.INBOUND
     status: CallStatus = CallStatus.QUEUED
@@ -86,13 +86,21 @@ class Call:
             sip_call_id=self.sip_call_id,
             remote=self.from_,
             local=self.to,
-            codecs=self.codecs,
-            dtmf_payload_types=frozenset(
-                c.pt for c in self.codecs if c.name.lower() == "telephone-event"
-            ),
+            codecs=(),
+            dtmf_payload_types=frozenset(),
             leg=self.caller.media,
             status=self.status.value,
             direction=self.direction.value,
+        )
+        self.set_codecs(self.codecs)
+
+    def set_codecs(self, codecs: tuple[Codec, ...]) -> None:
+        """The caller leg's negotiated formats: our SDP for it and what recordings offer."""
+        self.codecs = codecs
+        self.caller.sdp.codecs = codecs
+        self.recorded.codecs = codecs
+        self.recorded.dtmf_payload_types = frozenset(
+            c.pt for c in codecs if c.name.lower() == "telephone-event"
         )
 
     @property

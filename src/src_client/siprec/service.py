@@ -18,6 +18,7 @@ from src_client import errors
 from src_client.errors import TwilioError
 from src_client.sids import SidPrefix, new_sid
 from src_client.siprec.connectors import ConnectorError, ConnectorRegistry
+from src_client.siprec.health import HealthMonitor
 from src_client.siprec.resource import (
     MAX_FORKED_STREAMS_PER_CALL,
     MAX_PARAMETERS,
@@ -99,6 +100,10 @@ class SiprecService:
             raise TwilioError(errors.SIPREC_NOT_FOUND, sid=sid_or_name, call_sid=call_sid)
         running = [r for r in candidates if r.status is SiprecStatus.IN_PROGRESS]
         return (running or candidates)[-1]
+
+    @property
+    def health(self) -> HealthMonitor | None:
+        return self._context.health
 
     def media_totals(self) -> MediaTotals:
         """Packets, octets and DTMF removed by every fork, finished and live."""

@@ -33,6 +33,7 @@ from src_client.sip.endpoint import (
 )
 from src_client.sip.uri import NameAddr, SipUri
 from src_client.siprec.connectors import Connector, SrsTarget
+from src_client.siprec.health import HealthMonitor
 from src_client.siprec.metadata import (
     RecordingMetadata,
     call_metadata,
@@ -130,6 +131,7 @@ class SessionContext:
     src_user: str = "src-client"
     session_expires: int | None = 1800
     answer_timeout: float = 32.0  # Timer B with the default T1
+    health: HealthMonitor | None = None  # OPTIONS pings: healthy SRSs are tried first
 
 
 class StartFailed(Exception):
@@ -279,7 +281,10 @@ class RecordingSession:
     async def _start(self) -> None:
         self._reserve_ports()
         failure: TwilioError | None = None
-        for target in self.connector.targets():
+        targets = self.connector.targets()
+        if self._ctx.health is not None:
+            targets = self._ctx.health.ordered(targets)
+        for target in targets:
             self.srs = target
             failure = await self._try(target)
             if failure is None:
