@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Final
 
 __all__ = [
+    "ALERT_NOT_FOUND",
     "ALL_ERRORS",
     "AUTHENTICATION_FAILED",
     "CALL_NOT_FOUND",
@@ -30,10 +31,14 @@ __all__ = [
     "HTTP_RETRIEVAL_FAILURE",
     "HTTP_TLS_HANDSHAKE_ERROR",
     "HTTP_TOO_MANY_REDIRECTS",
+    "INTERNAL_ERROR",
     "INVALID_METHOD",
     "INVALID_PARAMETER",
     "INVALID_TRACK",
     "INVALID_URL",
+    "METHOD_NOT_ALLOWED",
+    "REQUEST_TOO_LARGE",
+    "RESOURCE_NOT_FOUND",
     "SIPREC_NOT_FOUND",
     "SRS_BAD_ANSWER",
     "SRS_NO_ROUTE",
@@ -46,6 +51,7 @@ __all__ = [
     "TWIML_SCHEMA_VALIDATION",
     "TWIML_TOO_LARGE",
     "UNKNOWN_CONNECTOR",
+    "UNSUPPORTED_CONTENT_TYPE",
     "ErrorSpec",
     "TwilioError",
 ]
@@ -210,6 +216,35 @@ SRS_BAD_ANSWER: Final = ErrorSpec(
     twilio_defined=False,
 )
 
+# --- HTTP layer of the REST API ------------------------------------------------------------
+
+RESOURCE_NOT_FOUND: Final = ErrorSpec(
+    "RESOURCE_NOT_FOUND", 20404, 404, "The requested resource {path} was not found"
+)
+ALERT_NOT_FOUND: Final = ErrorSpec(
+    "ALERT_NOT_FOUND", 20404, 404, "The requested resource Alert {sid} was not found"
+)
+METHOD_NOT_ALLOWED: Final = ErrorSpec(
+    "METHOD_NOT_ALLOWED", 20004, 405, "Method {method} not allowed on {path}"
+)
+INTERNAL_ERROR: Final = ErrorSpec(
+    "INTERNAL_ERROR", 20500, 500, "Internal server error (logged with reference {reference})"
+)
+UNSUPPORTED_CONTENT_TYPE: Final = ErrorSpec(
+    "UNSUPPORTED_CONTENT_TYPE",
+    31968,
+    415,
+    "Unsupported request body type {content_type!r}: send application/x-www-form-urlencoded",
+    twilio_defined=False,
+)
+REQUEST_TOO_LARGE: Final = ErrorSpec(
+    "REQUEST_TOO_LARGE",
+    31969,
+    413,
+    "Request body too large: at most {limit} bytes",
+    twilio_defined=False,
+)
+
 # --- TwiML documents --------------------------------------------------------------------------
 
 TWIML_PARSE_FAILURE: Final = ErrorSpec(
@@ -259,6 +294,12 @@ HTTP_TLS_HANDSHAKE_ERROR: Final = ErrorSpec(
 )
 
 ALL_ERRORS: Final[tuple[ErrorSpec, ...]] = (
+    RESOURCE_NOT_FOUND,
+    ALERT_NOT_FOUND,
+    METHOD_NOT_ALLOWED,
+    INTERNAL_ERROR,
+    UNSUPPORTED_CONTENT_TYPE,
+    REQUEST_TOO_LARGE,
     AUTHENTICATION_FAILED,
     CALL_NOT_FOUND,
     SIPREC_NOT_FOUND,

@@ -7,8 +7,7 @@ from aiohttp import web
 from src_client.api.context import context
 from src_client.api.forms import invalid, iso_range, page_request, v1_page
 from src_client.api.lookup import account
-from src_client.api.problems import ALERT_NOT_FOUND
-from src_client.errors import TwilioError
+from src_client.errors import ALERT_NOT_FOUND, TwilioError
 from src_client.store.records import AlertQuery, LogLevel
 
 LIST = "/v1/Alerts"

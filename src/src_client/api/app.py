@@ -18,15 +18,14 @@ from src_client.api.auth import WWW_AUTHENTICATE, authenticate
 from src_client.api.context import ACCOUNT, CONTEXT, ApiContext, context
 from src_client.api.control import CallControl
 from src_client.api.openapi import document
-from src_client.api.problems import (
+from src_client.api.problems import error_response, shown_path
+from src_client.errors import (
     INTERNAL_ERROR,
     METHOD_NOT_ALLOWED,
     REQUEST_TOO_LARGE,
     RESOURCE_NOT_FOUND,
-    error_response,
-    shown_path,
+    TwilioError,
 )
-from src_client.errors import TwilioError
 from src_client.media import Engine
 from src_client.siprec.service import SiprecService
 from src_client.store.base import Store

@@ -13,8 +13,7 @@ from aiohttp import web
 from multidict import MultiMapping
 
 from src_client import errors
-from src_client.api.problems import UNSUPPORTED_CONTENT_TYPE
-from src_client.errors import TwilioError
+from src_client.errors import UNSUPPORTED_CONTENT_TYPE, TwilioError
 from src_client.siprec.resource import MAX_PARAMETERS
 from src_client.store.records import TimeRange
 

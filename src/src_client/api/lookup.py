@@ -8,8 +8,8 @@ from aiohttp import web
 
 from src_client import errors
 from src_client.api.context import ACCOUNT, ApiContext
-from src_client.api.problems import RESOURCE_NOT_FOUND, shown_path
-from src_client.errors import TwilioError
+from src_client.api.problems import shown_path
+from src_client.errors import RESOURCE_NOT_FOUND, TwilioError
 from src_client.siprec.session import RecordedCall
 from src_client.store.records import CallRecord
 

@@ -614,8 +614,7 @@ class _CallSession:
                 self.manager.engine.unrelay(call.caller.media, callee.media)
         if callee.dialog is not None and not callee.dialog.is_terminated:
             self.manager.spawn(_bye(callee.dialog))
-        self.manager.leg_removed(callee.media.id)
-        callee.media.close()
+        self._close(callee, "callee")
         if call.sync_hold() and call.status is CallStatus.IN_PROGRESS:
             self.manager.spawn(self.manager.siprec.call_updated(call.sid))
 
@@ -684,11 +683,19 @@ class _CallSession:
         try:
             await manager.siprec.stop_call(call.sid)
         finally:
-            for leg in (call.callee, call.caller):
-                if leg is not None:
-                    manager.leg_removed(leg.media.id)
-                    leg.media.close()
+            if call.callee is not None:
+                self._close(call.callee, "callee")
+            self._close(call.caller, "caller")
             manager.finished(self)
+
+    def _close(self, leg: CallLeg, role: str) -> None:
+        """Free the leg's ports, keeping its final counters on the call (for CDRs)."""
+        if leg.media.closed:
+            return
+        if not self.manager.engine.closed:
+            self.call.media_stats[role] = leg.media.stats()
+        self.manager.leg_removed(leg.media.id)
+        leg.media.close()
 
 
 # ---------------------------------------------------------------------- helpers

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 
-from src_client.media import Leg
+from src_client.media import Leg, LegStats
 from src_client.sdp import Codec
 from src_client.sids import SidPrefix, new_sid
 from src_client.sip.endpoint import Dialog
@@ -77,6 +77,7 @@ class Call:
     answered_at: float | None = None  # time.monotonic()
     ended_at: float | None = None
     end_reason: str | None = None
+    media_stats: dict[str, LegStats] = field(default_factory=dict)  # final, per leg role
     recorded: RecordedCall = field(init=False)
 
     def __post_init__(self) -> None:
