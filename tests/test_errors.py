@@ -95,3 +95,12 @@ def test_error_is_an_exception_carrying_code_and_status() -> None:
     assert info.value.code == 31941
     assert info.value.status == 400
     assert "'sideways'" in info.value.message
+
+
+def test_the_documented_table_is_current() -> None:
+    from pathlib import Path
+
+    from src_client.errors_doc import render
+
+    documented = (Path(__file__).parents[1] / "docs" / "errors.md").read_text()
+    assert documented == render(), "run: python -m src_client.errors_doc > docs/errors.md"
