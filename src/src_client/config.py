@@ -320,7 +320,7 @@ def parse_config(data: Mapping[str, Any], *, base: Path = Path("."),
             r.problem(name, f"unknown section (known: {', '.join(known)})")
     secrets_table = r.table(data, "secrets", ("key_file",))
     key_file = r.get(secrets_table, "secrets", "key_file", str, "")
-    if key_file:
+    if key_file and (base / key_file).exists():  # `connectors add` creates it on first use
         try:
             r.box = SecretBox.from_key_file(base / key_file)
         except (ConnectorError, OSError) as exc:

@@ -1,0 +1,260 @@
+"""Calls through the B2BUA with ``<Start><Siprec>`` + ``<Dial>``, driven by SIPp.
+
+    .venv/bin/python bench/calls.py [--quick] [--concurrent N] [--no-pin]
+
+Every call runs the same static TwiML: ``<Start><Siprec connectorName="srs"
+track="both_tracks"/></Start><Dial><Sip>callee</Sip></Dial>``. Three SIPp processes are the
+peers: the caller (configs/sipp/call_uac_bench.xml: G.711 from a pcap, then BYE), the callee
+(call_uas_bench.xml with -rtp_echo, so the relay carries audio both ways) and the SRS
+(call_srs_bench.xml, two recorded streams per call). Two phases, each bounded in calls and time:
+
+1. rate: short calls (1 s held) offered at a high rate; calls_per_s = answered and completed
+   calls per second of the phase, every call checked by SIPp in all three roles;
+2. concurrency: N calls held together with media (inbound and outbound tracks forked to the
+   SRS); loss_ratio = 1 - packets the anchored caller legs received / packets SIPp sent, and
+   relay_loss_ratio = 1 - packets relayed on to the callees / packets received; CPU per call
+   is our process's CPU (control plane + engine threads) over the held period, per call.
+
+Our process and the SIPp processes are pinned to different cores when there are two. The last
+line printed is one JSON object with the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import resource
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "calls"))
+
+from rtp_pcap import write_pcap  # noqa: E402  (the tests' pcap writer, shared on purpose)
+
+from src_client.calls import Call, CallManager, CallStatus, Route  # noqa: E402
+from src_client.media import Engine  # noqa: E402
+from src_client.sids import SidPrefix, new_sid  # noqa: E402
+from src_client.sip.endpoint import SipEndpoint  # noqa: E402
+from src_client.sip.uri import parse_uri  # noqa: E402
+from src_client.sipp import SCENARIO_DIR, SippResult, SippRun  # noqa: E402
+from src_client.siprec.connectors import Connector, ConnectorRegistry  # noqa: E402
+from src_client.siprec.service import SiprecService  # noqa: E402
+from src_client.siprec.session import SessionContext  # noqa: E402
+from src_client.webhooks import WebhookSender  # noqa: E402
+
+SIPP_BUFFER = ("-buff_size", "4194304")
+ACCOUNT = new_sid(SidPrefix.ACCOUNT)
+
+
+@dataclass(frozen=True)
+class Plan:
+    rate_calls: int
+    rate: int
+    concurrent: int
+    ramp_rate: int
+    hold: float
+    time_limit: float
+
+
+QUICK = Plan(rate_calls=150, rate=60, concurrent=100, ramp_rate=50, hold=8.0, time_limit=50)
+FULL = Plan(rate_calls=1000, rate=150, concurrent=1000, ramp_rate=100, hold=30.0, time_limit=240)
+
+
+def pin() -> int | None:
+    """Our process on the first core, SIPp on the second, when there are two."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        return None
+    os.sched_setaffinity(0, {cpus[0]})
+    return cpus[1]
+
+
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def scenario(folder: Path, name: str, pcap: Path) -> str:
+    text = (SCENARIO_DIR / name).read_text().replace('"bench.pcap"', f'"{pcap}"')
+    path = folder / name
+    path.write_text(text)
+    return str(path)
+
+
+def require(result: SippResult, calls: int, what: str) -> None:
+    if result.successful != calls:
+        raise SystemExit(f"{what}: {result.summary()}")
+
+
+class Rig:
+    def __init__(self, engine: Engine, endpoint: SipEndpoint, service: SiprecService) -> None:
+        self.engine = engine
+        self.endpoint = endpoint
+        self.service = service
+        self.manager: CallManager | None = None
+
+    async def serve(self, srs: SippRun, callee: SippRun) -> CallManager:
+        if self.manager is not None:
+            await self.manager.close()
+        if "srs" in self.service.connectors:
+            self.service.connectors.remove("srs")
+        self.service.connectors.add(Connector("srs", parse_uri(f"sip:srs@127.0.0.1:{srs.port}")))
+        twiml = (
+            '<Response><Start><Siprec connectorName="srs" track="both_tracks"/></Start>'
+            f"<Dial><Sip>sip:callee@127.0.0.1:{callee.port}</Sip></Dial></Response>"
+        )
+        self.manager = CallManager(
+            self.endpoint, self.engine, self.service, [Route("*", ACCOUNT, twiml=twiml)],
+            lambda account: "bench-token",
+        )  # fmt: skip
+        await self.manager.start()
+        return self.manager
+
+    @property
+    def address(self) -> tuple[str, int]:
+        local = self.endpoint.transports.local_address("udp")
+        assert local is not None
+        return ("127.0.0.1", local.port)
+
+
+def peers(calls: int, plan: Plan, cpu: int | None) -> tuple[SippRun, SippRun]:
+    srs = SippRun("call_srs_bench.xml", calls=calls, timeout=plan.time_limit, cpu=cpu,
+                  extra=SIPP_BUFFER)  # fmt: skip
+    callee = SippRun("call_uas_bench.xml", calls=calls, timeout=plan.time_limit, cpu=cpu,
+                     extra=(*SIPP_BUFFER, "-rtp_echo"))  # fmt: skip
+    return srs, callee
+
+
+async def rate_phase(rig: Rig, plan: Plan, folder: Path, cpu: int | None) -> float:
+    pcap = folder / "short.pcap"
+    write_pcap(pcap, seconds=0.2, seed=1)
+    calls = plan.rate_calls
+    srs, callee = peers(calls, plan, cpu)
+    async with srs, callee:
+        manager = await rig.serve(srs, callee)
+        caller = SippRun(scenario(folder, "call_uac_bench.xml", pcap), calls=calls,
+                         remote=rig.address, rate=plan.rate, timeout=plan.time_limit, cpu=cpu,
+                         extra=(*SIPP_BUFFER, "-d", "1000"))  # fmt: skip
+        started = time.monotonic()
+        async with caller:
+            result = await caller.wait()
+        elapsed = time.monotonic() - started
+        require(result, calls, "rate caller")
+        require(await callee.wait(), calls, "rate callee")
+        require(await srs.wait(), calls, "rate SRS")
+    completed = sum(1 for c in manager.calls() if c.status is CallStatus.COMPLETED)
+    return completed / elapsed
+
+
+@dataclass
+class Concurrency:
+    concurrent: int
+    loss_ratio: float
+    relay_loss_ratio: float
+    cpu_percent_per_call: float
+    tx_dropped: int
+
+
+async def concurrency_phase(rig: Rig, plan: Plan, folder: Path, cpu: int | None) -> Concurrency:
+    calls = plan.concurrent
+    ramp = calls / plan.ramp_rate
+    pcap = folder / "long.pcap"
+    stream = write_pcap(pcap, seconds=ramp + plan.hold - 1.0, seed=2)
+    hold_ms = int((ramp + plan.hold) * 1000)
+    srs, callee = peers(calls, plan, cpu)
+    async with srs, callee:
+        manager = await rig.serve(srs, callee)
+        caller = SippRun(scenario(folder, "call_uac_bench.xml", pcap), calls=calls,
+                         remote=rig.address, rate=plan.ramp_rate, timeout=plan.time_limit,
+                         cpu=cpu, extra=(*SIPP_BUFFER, "-d", str(hold_ms)))  # fmt: skip
+        async with caller:
+            deadline = time.monotonic() + ramp + plan.hold
+            while time.monotonic() < deadline and len(recorded(manager)) < calls:
+                await asyncio.sleep(0.1)
+            cpu_before, at_before = cpu_seconds(), time.monotonic()
+            await asyncio.sleep(min(5.0, plan.hold / 2))
+            cpu_used, window = cpu_seconds() - cpu_before, time.monotonic() - at_before
+            concurrent = len(recorded(manager))
+            result = await caller.wait()
+        require(result, calls, "concurrency caller")
+        require(await callee.wait(), calls, "concurrency callee")
+        require(await srs.wait(), calls, "concurrency SRS")
+    finished = [c for c in manager.calls() if "caller" in c.media_stats]
+    received = sum(c.media_stats["caller"].packets_in for c in finished)
+    relayed = sum(c.media_stats["callee"].packets_out for c in finished if "callee" in c.media_stats)
+    sent = stream.audio_packets * len(finished)
+    return Concurrency(
+        concurrent=concurrent,
+        loss_ratio=round(1 - received / sent, 6) if sent else 1.0,
+        relay_loss_ratio=round(1 - relayed / received, 6) if received else 1.0,
+        cpu_percent_per_call=round(100 * cpu_used / window / max(concurrent, 1), 4),
+        tx_dropped=rig.engine.stats().tx_dropped,
+    )
+
+
+def recorded(manager: CallManager) -> list[Call]:
+    """Calls bridged to their callee with both recorded streams started."""
+    return [
+        c for c in manager.active_calls()
+        if c.callee is not None
+        and any(r.status.value == "in-progress" for r in manager.siprec.list(c.sid))
+    ]  # fmt: skip
+
+
+async def main(plan: Plan, no_pin: bool) -> dict[str, object]:
+    sipp_cpu = None if no_pin else pin()
+    ports = plan.concurrent * 4 * 2 + 200  # caller, callee, two forks: a port pair each
+    with tempfile.TemporaryDirectory(prefix="bench-calls-") as tmp, Engine(
+        "127.0.0.1", 41000, 41000 + ports, media_timeout=0
+    ) as engine:
+        folder = Path(tmp)
+        endpoint = await SipEndpoint.create()
+        webhooks = WebhookSender()
+        service = SiprecService(
+            SessionContext(endpoint, engine, "127.0.0.1", session_expires=None),
+            ConnectorRegistry(), webhooks, lambda account: "bench-token",
+        )  # fmt: skip
+        rig = Rig(engine, endpoint, service)
+        try:
+            calls_per_s = await rate_phase(rig, plan, folder, sipp_cpu)
+            print(f"rate: {calls_per_s:.1f} calls/s ({plan.rate_calls} calls offered at "
+                  f"{plan.rate}/s)", flush=True)  # fmt: skip
+            held = await concurrency_phase(rig, plan, folder, sipp_cpu)
+            print(f"concurrency: {held.concurrent} recorded calls with media, loss "
+                  f"{held.loss_ratio:.4%}, relay loss {held.relay_loss_ratio:.4%}, "
+                  f"{held.cpu_percent_per_call:.3f}% CPU per call", flush=True)  # fmt: skip
+        finally:
+            if rig.manager is not None:
+                await rig.manager.close()
+            await service.close()
+            await webhooks.close()
+            await endpoint.close()
+    return {
+        "calls_per_s": round(calls_per_s, 1),
+        "concurrent_recorded_calls": held.concurrent,
+        "loss_ratio": held.loss_ratio,
+        "relay_loss_ratio": held.relay_loss_ratio,
+        "cpu_percent_per_call": held.cpu_percent_per_call,
+        "engine_tx_dropped": held.tx_dropped,
+        "offered_rate": plan.rate,
+        "target_concurrent": plan.concurrent,
+        "quick": plan is QUICK,
+    }
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="a short run (< 60 s)")
+    parser.add_argument("--concurrent", type=int, help="calls held together in phase 2")
+    parser.add_argument("--no-pin", action="store_true", help="do not pin processes to cores")
+    args = parser.parse_args()
+    chosen = QUICK if args.quick else FULL
+    if args.concurrent:
+        chosen = Plan(chosen.rate_calls, chosen.rate, args.concurrent, chosen.ramp_rate,
+                      chosen.hold, chosen.time_limit)  # fmt: skip
+    print(json.dumps(asyncio.run(main(chosen, args.no_pin))), flush=True)
