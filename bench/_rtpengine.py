@@ -175,7 +175,9 @@ class Rtpengine:
         self.log = workdir / "rtpengine.log"
         with self.log.open("wb") as log:
             self.proc = subprocess.Popen(
-                [*prefix, "rtpengine", f"--config-file={config}", "--foreground", "--log-stderr",
+                # it gets SIGTERM if the bench dies, however it dies (no stray daemon)
+                ["setpriv", "--pdeathsig", "TERM", *prefix, "rtpengine",
+                 f"--config-file={config}", "--foreground", "--log-stderr",
                  f"--pidfile={workdir / 'rtpengine.pid'}"],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=log,
             )  # fmt: skip
@@ -202,7 +204,7 @@ class Rtpengine:
 
     @property
     def pid(self) -> int:
-        """The daemon's own pid (taskset and nice exec it, so it is the child's)."""
+        """The daemon's own pid (setpriv, taskset and nice exec it: it is the child's)."""
         return self.proc.pid
 
     def close(self) -> None:

@@ -8,12 +8,17 @@ peers: the caller (configs/sipp/call_uac_bench.xml: G.711 from a pcap, then BYE)
 (call_uas_bench.xml with -rtp_echo, so the relay carries audio both ways) and the SRS
 (call_srs_bench.xml, two recorded streams per call). Two phases, each bounded in calls and time:
 
-1. rate: short calls (1 s held) offered at a high rate; calls_per_s = answered and completed
-   calls per second of the phase, every call checked by SIPp in all three roles;
+1. rate: short calls (0.5 s held), a fixed number in flight (SIPp -l, a new call as soon as
+   one ends), so the B2BUA sets the pace without being overloaded; calls_per_s = calls
+   answered per second between the first and the last answer, every call completed and
+   checked by SIPp in all three roles;
 2. concurrency: N calls held together with media (inbound and outbound tracks forked to the
-   SRS); loss_ratio = 1 - packets the anchored caller legs received / packets SIPp sent, and
-   relay_loss_ratio = 1 - packets relayed on to the callees / packets received; CPU per call
-   is our process's CPU (control plane + engine threads) over the held period, per call.
+   SRS). Over a window while all are up, from the engine's counters: every packet a leg
+   receives must leave twice (relayed to the other party, forked to the SRS), so
+   loss_ratio = 1 - (relayed + forked) / (2 * received); delivered_ratio = what the caller
+   legs received / what SIPp should have sent (below 1 when SIPp, one pcap-playing thread
+   per call, cannot keep pace); CPU per call is our process's CPU (control plane and engine
+   threads) over the window, per call.
 
 Our process and the SIPp processes are pinned to different cores when there are two. The last
 line printed is one JSON object with the figures.
@@ -34,18 +39,18 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "calls"))
 
-from rtp_pcap import write_pcap  # noqa: E402  (the tests' pcap writer, shared on purpose)
+from rtp_pcap import write_pcap
 
-from src_client.calls import Call, CallManager, CallStatus, Route  # noqa: E402
-from src_client.media import Engine  # noqa: E402
-from src_client.sids import SidPrefix, new_sid  # noqa: E402
-from src_client.sip.endpoint import SipEndpoint  # noqa: E402
-from src_client.sip.uri import parse_uri  # noqa: E402
-from src_client.sipp import SCENARIO_DIR, SippResult, SippRun  # noqa: E402
-from src_client.siprec.connectors import Connector, ConnectorRegistry  # noqa: E402
-from src_client.siprec.service import SiprecService  # noqa: E402
-from src_client.siprec.session import SessionContext  # noqa: E402
-from src_client.webhooks import WebhookSender  # noqa: E402
+from src_client.calls import Call, CallManager, CallOptions, CallStatus, Route
+from src_client.media import Engine
+from src_client.sids import SidPrefix, new_sid
+from src_client.sip.endpoint import SipEndpoint
+from src_client.sip.uri import parse_uri
+from src_client.sipp import SCENARIO_DIR, SippResult, SippRun
+from src_client.siprec.connectors import Connector, ConnectorRegistry
+from src_client.siprec.service import SiprecService
+from src_client.siprec.session import SessionContext
+from src_client.webhooks import WebhookSender
 
 SIPP_BUFFER = ("-buff_size", "4194304")
 ACCOUNT = new_sid(SidPrefix.ACCOUNT)
@@ -54,15 +59,16 @@ ACCOUNT = new_sid(SidPrefix.ACCOUNT)
 @dataclass(frozen=True)
 class Plan:
     rate_calls: int
-    rate: int
+    in_flight: int
     concurrent: int
     ramp_rate: int
     hold: float
     time_limit: float
 
 
-QUICK = Plan(rate_calls=150, rate=60, concurrent=100, ramp_rate=50, hold=8.0, time_limit=50)
-FULL = Plan(rate_calls=1000, rate=150, concurrent=1000, ramp_rate=100, hold=30.0, time_limit=240)
+QUICK = Plan(rate_calls=400, in_flight=80, concurrent=100, ramp_rate=50, hold=8.0, time_limit=50)
+FULL = Plan(rate_calls=2000, in_flight=80, concurrent=1000, ramp_rate=100, hold=15.0,
+            time_limit=240)  # fmt: skip
 
 
 def pin() -> int | None:
@@ -98,7 +104,9 @@ class Rig:
         self.service = service
         self.manager: CallManager | None = None
 
-    async def serve(self, srs: SippRun, callee: SippRun) -> CallManager:
+    async def serve(self, srs: SippRun, callee: SippRun, calls: int) -> CallManager:
+        """A fresh CallManager whose TwiML records to ``srs`` and dials ``callee``; it keeps
+        every finished call of the phase (``calls``) for the figures."""
         if self.manager is not None:
             await self.manager.close()
         if "srs" in self.service.connectors:
@@ -110,7 +118,7 @@ class Rig:
         )
         self.manager = CallManager(
             self.endpoint, self.engine, self.service, [Route("*", ACCOUNT, twiml=twiml)],
-            lambda account: "bench-token",
+            lambda account: "bench-token", options=CallOptions(history=calls),
         )  # fmt: skip
         await self.manager.start()
         return self.manager
@@ -136,63 +144,106 @@ async def rate_phase(rig: Rig, plan: Plan, folder: Path, cpu: int | None) -> flo
     calls = plan.rate_calls
     srs, callee = peers(calls, plan, cpu)
     async with srs, callee:
-        manager = await rig.serve(srs, callee)
+        manager = await rig.serve(srs, callee, calls)
         caller = SippRun(scenario(folder, "call_uac_bench.xml", pcap), calls=calls,
-                         remote=rig.address, rate=plan.rate, timeout=plan.time_limit, cpu=cpu,
-                         extra=(*SIPP_BUFFER, "-d", "1000"))  # fmt: skip
-        started = time.monotonic()
+                         remote=rig.address, rate=10_000, limit=plan.in_flight,
+                         timeout=plan.time_limit, cpu=cpu,
+                         extra=(*SIPP_BUFFER, "-d", "500"))  # fmt: skip
         async with caller:
             result = await caller.wait()
-        elapsed = time.monotonic() - started
         require(result, calls, "rate caller")
         require(await callee.wait(), calls, "rate callee")
         require(await srs.wait(), calls, "rate SRS")
-    completed = sum(1 for c in manager.calls() if c.status is CallStatus.COMPLETED)
-    return completed / elapsed
+    answered = sorted(
+        c.answered_at
+        for c in manager.calls()
+        if c.status is CallStatus.COMPLETED and c.answered_at is not None
+    )
+    if len(answered) != calls:
+        raise SystemExit(f"rate: {len(answered)} of {calls} calls completed")
+    return (calls - 1) / (answered[-1] - answered[0])
 
 
 @dataclass
 class Concurrency:
     concurrent: int
     loss_ratio: float
-    relay_loss_ratio: float
+    delivered_ratio: float
+    packets_per_s: float
     cpu_percent_per_call: float
     tx_dropped: int
+
+
+@dataclass
+class Counters:
+    """Packets on the held calls' legs and forks at one instant."""
+
+    caller_in: int = 0
+    caller_out: int = 0
+    callee_in: int = 0
+    callee_out: int = 0
+    forked: int = 0
+
+    @classmethod
+    def of(cls, manager: CallManager, calls: list[Call]) -> Counters:
+        total = cls()
+        for call in calls:
+            assert call.callee is not None
+            caller, callee = call.caller.media.stats(), call.callee.media.stats()
+            total.caller_in += caller.packets_in
+            total.caller_out += caller.packets_out
+            total.callee_in += callee.packets_in
+            total.callee_out += callee.packets_out
+            for recording in manager.siprec.list(call.sid):
+                session = manager.siprec.session(recording.sid)
+                if session is not None:
+                    total.forked += session.media_now().packets
+        return total
 
 
 async def concurrency_phase(rig: Rig, plan: Plan, folder: Path, cpu: int | None) -> Concurrency:
     calls = plan.concurrent
     ramp = calls / plan.ramp_rate
     pcap = folder / "long.pcap"
-    stream = write_pcap(pcap, seconds=ramp + plan.hold - 1.0, seed=2)
+    write_pcap(pcap, seconds=ramp + plan.hold, seed=2)
     hold_ms = int((ramp + plan.hold) * 1000)
     srs, callee = peers(calls, plan, cpu)
     async with srs, callee:
-        manager = await rig.serve(srs, callee)
+        manager = await rig.serve(srs, callee, calls)
         caller = SippRun(scenario(folder, "call_uac_bench.xml", pcap), calls=calls,
                          remote=rig.address, rate=plan.ramp_rate, timeout=plan.time_limit,
                          cpu=cpu, extra=(*SIPP_BUFFER, "-d", str(hold_ms)))  # fmt: skip
         async with caller:
-            deadline = time.monotonic() + ramp + plan.hold
+            deadline = time.monotonic() + ramp + plan.hold / 2
             while time.monotonic() < deadline and len(recorded(manager)) < calls:
                 await asyncio.sleep(0.1)
-            cpu_before, at_before = cpu_seconds(), time.monotonic()
-            await asyncio.sleep(min(5.0, plan.hold / 2))
+            await asyncio.sleep(0.5)  # the last calls' audio starts 300 ms after their ACK
+            held = recorded(manager)
+            window = min(5.0, plan.hold / 3)
+            before, cpu_before, at_before = (
+                Counters.of(manager, held),
+                cpu_seconds(),
+                time.monotonic(),
+            )
+            await asyncio.sleep(window)
+            held = [c for c in held if c.callee is not None and c.status is CallStatus.IN_PROGRESS]
+            after = Counters.of(manager, held)
             cpu_used, window = cpu_seconds() - cpu_before, time.monotonic() - at_before
-            concurrent = len(recorded(manager))
             result = await caller.wait()
         require(result, calls, "concurrency caller")
         require(await callee.wait(), calls, "concurrency callee")
         require(await srs.wait(), calls, "concurrency SRS")
-    finished = [c for c in manager.calls() if "caller" in c.media_stats]
-    received = sum(c.media_stats["caller"].packets_in for c in finished)
-    relayed = sum(c.media_stats["callee"].packets_out for c in finished if "callee" in c.media_stats)
-    sent = stream.audio_packets * len(finished)
+    received = (after.caller_in - before.caller_in) + (after.callee_in - before.callee_in)
+    sent = (after.caller_out - before.caller_out) + (after.callee_out - before.callee_out)
+    forked = after.forked - before.forked
+    expected = 2 * received  # each packet is relayed once and forked once (its track)
+    sent_by_sipp = len(held) * 50 * window  # one 20 ms packet per call and window second
     return Concurrency(
-        concurrent=concurrent,
-        loss_ratio=round(1 - received / sent, 6) if sent else 1.0,
-        relay_loss_ratio=round(1 - relayed / received, 6) if received else 1.0,
-        cpu_percent_per_call=round(100 * cpu_used / window / max(concurrent, 1), 4),
+        concurrent=len(held),
+        loss_ratio=round(max(0.0, 1 - (sent + forked) / expected), 6) if expected else 1.0,
+        delivered_ratio=round((after.caller_in - before.caller_in) / sent_by_sipp, 4),
+        packets_per_s=round((received + sent + forked) / window),
+        cpu_percent_per_call=round(100 * cpu_used / window / max(len(held), 1), 4),
         tx_dropped=rig.engine.stats().tx_dropped,
     )
 
@@ -208,10 +259,12 @@ def recorded(manager: CallManager) -> list[Call]:
 
 async def main(plan: Plan, no_pin: bool) -> dict[str, object]:
     sipp_cpu = None if no_pin else pin()
-    ports = plan.concurrent * 4 * 2 + 200  # caller, callee, two forks: a port pair each
-    with tempfile.TemporaryDirectory(prefix="bench-calls-") as tmp, Engine(
-        "127.0.0.1", 41000, 41000 + ports, media_timeout=0
-    ) as engine:
+    # caller, callee and two forks per call: a port pair each
+    ports = max(plan.concurrent, plan.in_flight) * 4 * 2 + 400
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-calls-") as tmp,
+        Engine("127.0.0.1", 41000, 41000 + ports, media_timeout=0) as engine,
+    ):
         folder = Path(tmp)
         endpoint = await SipEndpoint.create()
         webhooks = WebhookSender()
@@ -222,12 +275,13 @@ async def main(plan: Plan, no_pin: bool) -> dict[str, object]:
         rig = Rig(engine, endpoint, service)
         try:
             calls_per_s = await rate_phase(rig, plan, folder, sipp_cpu)
-            print(f"rate: {calls_per_s:.1f} calls/s ({plan.rate_calls} calls offered at "
-                  f"{plan.rate}/s)", flush=True)  # fmt: skip
+            print(f"rate: {calls_per_s:.1f} calls/s ({plan.rate_calls} calls, "
+                  f"{plan.in_flight} in flight)", flush=True)  # fmt: skip
             held = await concurrency_phase(rig, plan, folder, sipp_cpu)
-            print(f"concurrency: {held.concurrent} recorded calls with media, loss "
-                  f"{held.loss_ratio:.4%}, relay loss {held.relay_loss_ratio:.4%}, "
-                  f"{held.cpu_percent_per_call:.3f}% CPU per call", flush=True)  # fmt: skip
+            print(f"concurrency: {held.concurrent} recorded calls with media, "
+                  f"{held.packets_per_s} packets/s through the engine, loss "
+                  f"{held.loss_ratio:.4%}, SIPp delivered {held.delivered_ratio:.1%} of its "
+                  f"audio, {held.cpu_percent_per_call:.3f}% CPU per call", flush=True)  # fmt: skip
         finally:
             if rig.manager is not None:
                 await rig.manager.close()
@@ -238,10 +292,11 @@ async def main(plan: Plan, no_pin: bool) -> dict[str, object]:
         "calls_per_s": round(calls_per_s, 1),
         "concurrent_recorded_calls": held.concurrent,
         "loss_ratio": held.loss_ratio,
-        "relay_loss_ratio": held.relay_loss_ratio,
+        "delivered_ratio": held.delivered_ratio,
+        "packets_per_s": held.packets_per_s,
         "cpu_percent_per_call": held.cpu_percent_per_call,
         "engine_tx_dropped": held.tx_dropped,
-        "offered_rate": plan.rate,
+        "calls_in_flight_for_rate": plan.in_flight,
         "target_concurrent": plan.concurrent,
         "quick": plan is QUICK,
     }
@@ -255,6 +310,6 @@ if __name__ == "__main__":
     args = parser.parse_args()
     chosen = QUICK if args.quick else FULL
     if args.concurrent:
-        chosen = Plan(chosen.rate_calls, chosen.rate, args.concurrent, chosen.ramp_rate,
+        chosen = Plan(chosen.rate_calls, chosen.in_flight, args.concurrent, chosen.ramp_rate,
                       chosen.hold, chosen.time_limit)  # fmt: skip
     print(json.dumps(asyncio.run(main(chosen, args.no_pin))), flush=True)

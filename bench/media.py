@@ -3,27 +3,33 @@
     .venv/bin/python bench/media.py [--quick]
 
 Calls are pairs of legs relayed A <-> B with a fork on each leg's inbound direction (2 forks
-per call), so every packet in gives one relayed and one forked packet out. For 100, 1,000 and
-4,000 legs (--quick: 100 and 1,000), plain RTP forks and SRTP forks (AES_CM_128_HMAC_SHA1_80):
+per call), so every packet in gives one relayed and one forked packet out. The C traffic
+generator (bench/_traffic.c) plays the phones and the SRS; the raw floor
+(bench/floor_forwarder.c) is a recvmmsg/sendmmsg forwarder with no rules; both are compiled
+here with gcc -O2. What is measured, in one run:
 
-- capacity: the C traffic generator (bench/_traffic.c) sends as fast as it can to our engine
-  (one worker) and, alternately in the same run, to a raw recvmmsg/sendmmsg forwarder with no
-  rules (bench/floor_forwarder.c). The figure compared is packets forwarded per CPU-second of
-  the forwarding thread (CPU from /proc/<pid>/task/<tid>/schedstat, ns resolution: the engine's
-  worker thread in this process, the floor's process), which holds on a machine shared with
-  other work, and the wall-clock packets/s beside it;
+- per-packet cost, 100, 1,000 and 4,000 legs (--quick: 100 and 1,000), plain and SRTP forks
+  (AES_CM_128_HMAC_SHA1_80): the same offered load (50 packets/s per leg, at most
+  CAPACITY_RATE) to our engine (one worker) and to the floor, alternately. The figure is CPU
+  time of the forwarding thread per packet in (/proc/<pid>/task/<tid>/schedstat, ns: the
+  engine's worker thread in this process, the floor's process), so it holds on a machine
+  shared with other work; ratio_vs_floor is the floor's cost / ours, as a median of adjacent
+  window pairs; pps = packets in per CPU-second of the worker at that cost;
 - rtpengine (Debian's rtpengine-daemon, our own userspace instance, bench/_rtpengine.py):
-  relay only (no forks) against our relay only, 100 and 1,000 legs, same offered rate, CPU
-  per packet of the whole daemon against our worker thread's;
-- at 1,000 legs, plain: p99 added latency at half the measured max load (send time stamped in
-  the payload, read at the receiver; the floor's p99 at the same rate shows the path's own
-  share), loss at 80 % of max, and overload: 1.5x max for 2 s, then a normal rate, counting the
-  streams whose relayed and forked packets both arrive again.
+  relay only against our relay only (and the floor relaying only), 100 and 1,000 legs,
+  FIXED_RATE offered, CPU per packet of the whole daemon against our worker thread's;
+- at 1,000 legs, plain: the rate when the generator sends flat out (saturated_pps), the
+  highest rate sustained with no loss and no standing queue (max_pps, by bisection), p99
+  latency at half of it (send time stamped in the payload, read at the receiver; the floor's
+  at the same rate shows the path's own share), loss at 80 % of it, and overload: 1.5x max for
+  2 s, then a normal rate, counting the streams whose relayed and forked packets both arrive
+  again.
 
 The forwarder (engine worker thread, floor, rtpengine) runs on one core and the generator on
-the other. Children are bounded in time (alarm) and every run in packets and seconds. The last
-line printed is one JSON object (pps, ratio_vs_floor, ratio_vs_rtpengine, srtp_cost_ratio,
-p99_latency_us, streams_recovered_ratio, targets, and the details).
+the other, all at the same raised priority (see Placement). Children are bounded in time
+(alarm) and every run in packets and seconds. The last line printed is one JSON object (pps,
+ratio_vs_floor, ratio_vs_rtpengine, srtp_cost_ratio, p99_latency_us, streams_recovered_ratio,
+targets, and the details).
 """
 
 from __future__ import annotations
@@ -54,8 +60,10 @@ GRACE_S = 0.3  # _traffic.c waits this long after a run for packets in flight
 ENGINE_PORTS = (10000, 27999)  # 4,000 legs + 4,000 forks, a port pair each
 RTPENGINE_PORTS = (28000, 32767)  # below the ephemeral range the generator's sockets use
 NICE = -10
+STANDING_QUEUE_US = 5000  # a median latency above this: the forwarder is not keeping up
 RECOVERY_RUNS = 8  # 1-s runs at a normal rate after an overload, until every stream is back
 FIXED_RATE = 20000.0  # packets/s offered for the rtpengine comparison
+CAPACITY_RATE = 30000  # packets/s offered at most for the floor comparison (see main)
 NORMAL_PPS_PER_LEG = 50  # 20 ms packetisation
 SDP = (
     "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
@@ -272,6 +280,9 @@ class Figures:
     busy: float  # share of its core the forwarder used
     relay_loss: float  # worst over the repeats (at "max" it is shedding, not a failure)
     fork_loss: float
+    # median over the repeats of this CPU per packet / the first forwarder's in the adjacent
+    # window (1.0 for the first): pairs cancel the machine's drift better than whole medians
+    cost_vs_first: float
 
 
 def alternate(
@@ -286,8 +297,10 @@ def alternate(
         for fw in fws:
             samples[fw.name].append(measure(fw, rate, seconds))
     out = {}
+    first = samples[fws[0].name]
     for fw in fws:
         s = samples[fw.name]
+        pairs = (x.cpu_us_per_packet / y.cpu_us_per_packet for x, y in zip(s, first, strict=True))
         cpu = statistics.median(x.cpu_us_per_packet for x in s)
         out[fw.name] = Figures(
             fw.name,
@@ -299,6 +312,7 @@ def alternate(
             round(statistics.median(x.busy for x in s), 3),
             round(max(x.run.relay_loss for x in s), 4),
             round(max(x.run.fork_loss for x in s), 4),
+            round(statistics.median(pairs), 3),
         )
     return out
 
@@ -432,13 +446,13 @@ def overload(fw: Forwarder, max_pps: float) -> dict[str, Any]:
 
 def sustainable_max(fw: Forwarder, ceiling: float, seconds: float, steps: int) -> float:
     """The highest offered rate the forwarder keeps up with: no loss and no standing queue
-    (median latency under 1 ms), by bisection below ``ceiling`` (its rate when saturated,
-    which batching makes cheaper per packet than any rate it can sustain)."""
-    lo, hi = 0.0, ceiling
+    (median latency under STANDING_QUEUE_US), by bisection below ``ceiling``, its rate when
+    saturated (batching makes that cheaper per packet than any rate it can sustain)."""
+    lo, hi = ceiling / 32, ceiling  # bisected geometrically: the resolution is a ratio
     for _ in range(steps):
-        mid = (lo + hi) / 2
+        mid = (lo * hi) ** 0.5
         r = fw.traffic.run(mid, seconds)
-        if max(r.relay_loss, r.fork_loss) <= 0.001 and 0 <= r.relay_p50_us < 1000:
+        if max(r.relay_loss, r.fork_loss) <= 0.001 and 0 <= r.relay_p50_us < STANDING_QUEUE_US:
             lo = mid
         else:
             hi = mid
@@ -447,13 +461,22 @@ def sustainable_max(fw: Forwarder, ceiling: float, seconds: float, steps: int) -
 
 
 def load_profile(
-    ours: Forwarder, floor: Forwarder, ceiling: float, seconds: float, windows: int, steps: int
+    ours: Forwarder,
+    floor: Forwarder,
+    seconds: float,
+    windows: int,
+    steps: int,
+    with_floor_max: bool,
 ) -> dict[str, Any]:
-    """The sustainable max load; latency at half of it (ours, and the floor's at the same rate: the path's own share),
-    loss at 80 %, then the overload. The machine is shared: a window in which unrelated work
-    held a core shows its milliseconds in the p99 and can overflow a queue, so each figure is
-    the best of ``windows`` windows, interleaved with the others (all are listed)."""
+    """The sustainable max load (ours and the floor's); latency at half of ours (and the
+    floor's at the same rate: the path's own share), loss at 80 %, then the overload. The
+    machine is shared: a window in which unrelated work held a core shows its milliseconds in
+    the p99 and can overflow a queue, so each figure is the best of ``windows`` windows,
+    interleaved with the others (all are listed)."""
+    ceiling = measure(ours, 0, seconds).pps
+    time.sleep(0.5)
     max_pps = sustainable_max(ours, ceiling, seconds, steps)
+    floor_max_pps = sustainable_max(floor, ceiling, seconds, steps) if with_floor_max else None
     half: list[Run] = []
     floor_half: list[Run] = []
     eighty: list[Run] = []
@@ -469,6 +492,7 @@ def load_profile(
     return {
         "max_pps": round(max_pps),
         "saturated_pps": round(ceiling),
+        "floor_max_pps": floor_max_pps and round(floor_max_pps),
         "half_load_pps": round(best.offered_pps),
         "half_load_p50_latency_us": best.relay_p50_us,
         "half_load_p99_latency_us": best.relay_p99_us,
@@ -497,11 +521,11 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer sizes, shorter runs (< 60 s)")
     args = parser.parse_args()
     quick: bool = args.quick
-    started = time.monotonic()
+    started, load_before = time.monotonic(), os.getloadavg()[0]
     sizes = (100, 1000) if quick else (100, 1000, 4000)
     rtpengine_sizes = (1000,) if quick else (100, 1000)
-    seconds, repeats = (0.3, 4) if quick else (0.5, 8)
-    window, windows, steps = (0.5, 2, 5) if quick else (1.0, 3, 7)
+    seconds, repeats = (0.3, 3) if quick else (0.5, 8)
+    window, windows, steps = (0.5, 2, 4) if quick else (1.0, 3, 7)
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     placement = Placement.pick()
@@ -518,14 +542,13 @@ def main() -> None:
             with bench.floor("floor", legs, forks=True) as floor:
                 for name, srtp in (("engine", False), ("engine+srtp", True)):
                     with bench.engine(name, legs, forks=True, srtp=srtp) as ours:
-                        figures = alternate([ours, floor], 0, seconds, repeats)
+                        rate = min(NORMAL_PPS_PER_LEG * legs, CAPACITY_RATE)
+                        figures = alternate([ours, floor], rate, seconds, repeats)
                         for f in figures.values():
                             show(f)
                         capacity += figures.values()
                         if legs == 1000 and not srtp:
-                            load = load_profile(
-                                ours, floor, figures[name].pps, window, windows, steps
-                            )
+                            load = load_profile(ours, floor, window, windows, steps, not quick)
         if rtpengine_missing is None:
             for legs in rtpengine_sizes:
                 try:
@@ -538,8 +561,9 @@ def main() -> None:
                             show(f)
                         relay += figures.values()
                         if legs == 100 and not quick:
-                            top = alternate([ref], 0, seconds, 1)["rtpengine"].pps
-                            rtpengine_overload = overload(ref, top)
+                            top = ref.traffic.run(0, window)  # it has no receive counter
+                            time.sleep(0.5)
+                            rtpengine_overload = overload(ref, top.relay_rx / top.elapsed)
                 except (NgError, OSError) as exc:
                     rtpengine_missing = f"rtpengine failed: {exc}"
                     break
@@ -551,31 +575,27 @@ def main() -> None:
     def pick(table: list[Figures], target: str, legs: int) -> Figures | None:
         return next((f for f in table if (f.target, f.legs) == (target, legs)), None)
 
-    def ratio(a: Figures | None, b: Figures | None) -> float | None:
-        """How much cheaper per packet ``a`` is than ``b`` (b's CPU per packet / a's)."""
-        return round(b.cpu_us_per_packet / a.cpu_us_per_packet, 3) if a and b else None
-
-    plain, secure, floor1k = (pick(capacity, t, 1000) for t in ("engine", "engine+srtp", "floor"))
-    assert plain and secure and floor1k
-    # SRTP against plain, each relative to the floor of its own time windows (the floor is
-    # the same process throughout, so machine-load drift between the windows cancels)
-    floor_windows = [f for f in capacity if f.target == "floor" and f.legs == 1000]
-    srtp_cost = (secure.cpu_us_per_packet / floor_windows[1].cpu_us_per_packet) / (
-        plain.cpu_us_per_packet / floor_windows[0].cpu_us_per_packet
-    )
+    plain = pick(capacity, "engine", 1000)
+    assert plain is not None
+    # capacity alternates [engine, floor, engine+srtp, floor] per size; the floor's cost
+    # relative to the engine in the adjacent windows is how much cheaper the engine is
     vs_floor = {
-        f"{f.target}@{f.legs}": ratio(f, floor)
-        for f, floor in zip(capacity[0::2], capacity[1::2], strict=True)
+        f"{eng.target}@{eng.legs}": flr.cost_vs_first
+        for eng, flr in zip(capacity[0::2], capacity[1::2], strict=True)
     }
-    vs_rtpengine = {
-        legs: ratio(pick(relay, "engine-relay", legs), pick(relay, "rtpengine", legs))
-        for legs in rtpengine_sizes
-    }
+    # SRTP against plain, each against the floor of its own windows (machine drift cancels)
+    srtp_cost = vs_floor["engine@1000"] / vs_floor["engine+srtp@1000"]
+    floor_1k = next(f for f in capacity if (f.target, f.legs) == ("floor", 1000))
+    vs_rtpengine = {}
+    for legs in rtpengine_sizes:
+        theirs = pick(relay, "rtpengine", legs)
+        vs_rtpengine[legs] = theirs.cost_vs_first if theirs else None
     summary: dict[str, Any] = {
         "command": "bench/media.py" + (" --quick" if quick else ""),
         "pps": plain.pps_per_cpu_second,
         "max_pps": load["max_pps"],
-        "floor_pps": floor_windows[0].pps_per_cpu_second,
+        "saturated_pps": load["saturated_pps"],
+        "floor_pps": floor_1k.pps_per_cpu_second,
         "ratio_vs_floor": vs_floor["engine@1000"],
         "ratio_vs_rtpengine": vs_rtpengine.get(1000),
         "ratio_vs_rtpengine_reason": rtpengine_missing,
@@ -592,6 +612,9 @@ def main() -> None:
         "relay_only": [asdict(f) for f in relay],
         "placement": asdict(placement),
         "seconds": round(time.monotonic() - started, 1),
+        # the machine's 1-minute load average before and after: the figures of a run on a
+        # machine busy with other work say more about that work than about the engine
+        "loadavg": [round(load_before, 1), round(os.getloadavg()[0], 1)],
     }
     summary["targets"] = {
         "ratio_vs_floor>=0.9": summary["ratio_vs_floor"] >= 0.9,

@@ -2,7 +2,12 @@
 
     .venv/bin/python bench/siprec_sessions.py [--quick]
 
-Three measurements on loopback UDP, in one run on the same machine:
+Three measurements on loopback TCP (``--transport udp`` for UDP), in one run on the same machine.
+TCP by default: a SIPREC INVITE (SDP + metadata, ~2.4 KB) is over the 1300 bytes for which
+RFC 3261 §18.1.1 asks for a congestion-controlled transport, and on a loaded 2-core host UDP
+turns scheduling stalls into 200 OK retransmissions by SIPp; our core ACKs each copy with a new
+ACK (new branch) rather than resending the first one, which SIPp takes for an unexpected
+message and fails the call.
 
 1. baseline: SIPp UAC (configs/sipp/uac_bench.xml) against SIPp UAS (uas_bench.xml), the same
    INVITE/200/ACK/BYE/200 cycle a recording session costs on the wire, with as many calls in
@@ -23,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import os
 import resource
@@ -50,13 +56,16 @@ STREAMS_PER_CALL = 4  # the per-call limit: the concurrency phase records each c
 SIPP_BUFFER = ("-buff_size", "4194304")  # SIPp's default 64 KB drops bursts on loopback
 CREDENTIAL = "bench-token"
 RECORDED_CALL_ID = "bench-call@pbx.example.com"
-PORT_MIN, PORT_MAX = 10000, 17899  # below the ephemeral range, away from the test suites
+PORT_MIN, PORT_MAX = 61000, 65535  # above the ephemeral range, away from suites and benches
+# 1 port pair per fork + 1 per 4 recorded calls, with room for the rate phase's call legs
+MAX_CONCURRENT = 1800
 FRAME = b"\xff" * 160  # 20 ms of PCMU silence
 OUR_CPU, SIPP_CPU = 0, 1
 
 
 @dataclass(frozen=True)
 class Plan:
+    transport: str
     baseline_calls: int
     rate_sessions: int
     concurrent: int
@@ -65,10 +74,10 @@ class Plan:
     time_limit: float
 
 
-QUICK = Plan(baseline_calls=1000, rate_sessions=400, concurrent=1000, hold=3.0, media_pps=10000,
-             time_limit=40.0)
-FULL = Plan(baseline_calls=5000, rate_sessions=2000, concurrent=1000, hold=15.0,
-            media_pps=12500, time_limit=120.0)
+QUICK = Plan(transport="tcp", baseline_calls=1000, rate_sessions=400, concurrent=1000,
+             hold=3.0, media_pps=10000, time_limit=40.0)
+FULL = Plan(transport="tcp", baseline_calls=5000, rate_sessions=2000, concurrent=1000,
+            hold=15.0, media_pps=12500, time_limit=120.0)
 
 
 def log(message: str) -> None:
@@ -96,10 +105,12 @@ def require(result: SippResult, calls: int, what: str) -> None:
 
 async def baseline(plan: Plan, sipp_cpu: int | None, uac_cpu: int | None) -> float:
     calls = plan.baseline_calls
-    async with SippRun("uas_bench.xml", calls=calls, timeout=plan.time_limit, cpu=sipp_cpu,
+    async with SippRun("uas_bench.xml", transport=plan.transport, calls=calls,
+                       timeout=plan.time_limit, cpu=sipp_cpu,
                        extra=SIPP_BUFFER) as server:  # fmt: skip
         started = time.perf_counter()
-        async with SippRun("uac_bench.xml", calls=calls, remote=server.address, rate=100000,
+        async with SippRun("uac_bench.xml", transport=plan.transport, calls=calls,
+                           remote=server.address, rate=100000,
                            rate_period_ms=1000, limit=IN_FLIGHT, timeout=plan.time_limit,
                            cpu=uac_cpu, extra=SIPP_BUFFER) as client:  # fmt: skip
             result = await client.wait()
@@ -145,21 +156,22 @@ class Rig:
     endpoint: SipEndpoint
     service: BenchService
     webhooks: WebhookSender
+    transport: str
 
     @classmethod
-    async def create(cls) -> Rig:
+    async def create(cls, transport: str) -> Rig:
         engine = Engine("127.0.0.1", PORT_MIN, PORT_MAX, workers=1, media_timeout=0)
-        endpoint = await SipEndpoint.create(SipConfig(), listen=[("udp", "127.0.0.1", 0)])
+        endpoint = await SipEndpoint.create(SipConfig(), listen=[(transport, "127.0.0.1", 0)])
         webhooks = WebhookSender()
         service = BenchService(SessionContext(endpoint, engine, "127.0.0.1"),
                                ConnectorRegistry(), webhooks, lambda _: "unused")
-        return cls(engine, endpoint, service, webhooks)
+        return cls(engine, endpoint, service, webhooks, transport)
 
     def use_srs(self, srs: SippRun) -> None:
         if "srs" in self.service.connectors:
             self.service.connectors.remove("srs")
         self.service.connectors.add(Connector(
-            "srs", parse_uri(f"sip:srs@127.0.0.1:{srs.port};transport=udp"),
+            "srs", parse_uri(f"sip:srs@127.0.0.1:{srs.port};transport={self.transport}"),
             credentials_header="X-Recording-Token", credentials=Secret(CREDENTIAL)))
 
     def call(self) -> RecordedCall:
@@ -180,7 +192,8 @@ class Rig:
 
 
 def srs_run(sessions: int, plan: Plan, cpu: int | None) -> SippRun:
-    return SippRun("srs_answer.xml", calls=sessions, timeout=plan.time_limit, cpu=cpu,
+    return SippRun("srs_answer.xml", transport=plan.transport, calls=sessions,
+                   timeout=plan.time_limit, cpu=cpu,
                    extra=SIPP_BUFFER, keys={"labels": "1", "cred": CREDENTIAL,
                                             "recorded_call_id": RECORDED_CALL_ID})
 
@@ -324,13 +337,21 @@ async def concurrency(rig: Rig, plan: Plan, sipp_cpu: int | None) -> Concurrency
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a shorter run (< 60 s)")
-    plan = QUICK if parser.parse_args().quick else FULL
+    parser.add_argument("--transport", choices=("tcp", "udp"), default="tcp")
+    parser.add_argument("--concurrent", type=int,
+                        help=f"sessions held at once (default 1000, at most {MAX_CONCURRENT})")
+    args = parser.parse_args()
+    plan = dataclasses.replace(QUICK if args.quick else FULL, transport=args.transport)
+    if args.concurrent is not None:
+        if not 1 <= args.concurrent <= MAX_CONCURRENT:
+            parser.error(f"--concurrent must be 1..{MAX_CONCURRENT}")
+        plan = dataclasses.replace(plan, concurrent=args.concurrent)
     our_cpu, sipp_cpu = pin_cpus()
     log(f"plan: {plan}; our CPU {our_cpu}, SIPp CPU {sipp_cpu}")
 
     base = await baseline(plan, sipp_cpu, our_cpu)
     log(f"baseline SIPp UAC -> SIPp UAS: {base:.0f} calls/s")
-    rig = await Rig.create()
+    rig = await Rig.create(plan.transport)
     try:
         rate, rate_failures, cpu_per_session = await session_rate(rig, plan, sipp_cpu)
         log(f"recording sessions started+stopped: {rate:.0f}/s ({rate_failures} failed, "
@@ -358,7 +379,7 @@ async def main() -> None:
         "cpu_percent_during_hold": round(held.cpu_percent_hold, 1),
         "teardown_s": round(held.teardown_s, 2),
         "max_rss_mb": round(held.rss_mb, 1),
-        "transport": "udp",
+        "transport": plan.transport,
     }))
 
 

@@ -118,10 +118,6 @@ class Daemon:
         self.api_address = self._runner.addresses[0][:2]
         log.info("api listening", extra={"address": f"{self.api_address[0]}:"
                                                     f"{self.api_address[1]}"})
-        loop = asyncio.get_running_loop()
-        loop.add_signal_handler(signal.SIGTERM, self.stopped.set)
-        loop.add_signal_handler(signal.SIGINT, self.stopped.set)
-        loop.add_signal_handler(signal.SIGHUP, self.reload_connectors)
 
     async def stop(self) -> None:
         """Graceful: recordings BYE + callbacks, calls end, callbacks drain, store closes."""
@@ -138,7 +134,12 @@ class Daemon:
         log.info("stopped")
 
     async def run(self) -> None:
+        """Serve until SIGTERM/SIGINT; SIGHUP reloads connectors (main thread only)."""
         await self.start()
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGTERM, self.stopped.set)
+        loop.add_signal_handler(signal.SIGINT, self.stopped.set)
+        loop.add_signal_handler(signal.SIGHUP, self.reload_connectors)
         try:
             await self.stopped.wait()
         finally:

@@ -17,13 +17,18 @@ from aiohttp import web
 from calls_rig import ACCOUNT_SID, Rig, requires_sipp, until
 
 from src_client.audio import g711
-from src_client.calls import CallStatus, Route, Trunk
+from src_client.calls import CallManager, CallStatus, Route, Trunk
+from src_client.media import Engine
 from src_client.sip.auth import DigestCredentials
 from src_client.sip.endpoint import InviteResult, SipEndpoint
 from src_client.sip.uri import parse_name_addr, parse_uri
 from src_client.sipp import SippRun
+from src_client.siprec.connectors import ConnectorRegistry
 from src_client.siprec.resource import SiprecStatus
+from src_client.siprec.service import SiprecService
+from src_client.siprec.session import SessionContext
 from src_client.twiml.parser import TwimlError
+from src_client.webhooks import WebhookSender
 
 CALLER = parse_name_addr('"Alice" <sip:+15550001@127.0.0.1>')
 
@@ -278,3 +283,51 @@ async def test_sip_with_username_and_password(rig: Rig, phone: Phone) -> None:
         sipp = await callee.wait()
     assert sipp.successful == 1, sipp.summary()
     assert "pw-not-secret" not in repr(call)
+
+
+async def test_media_timeout_hangs_up(tmp_path: Path) -> None:
+    """A caller whose audio stops (a dead phone, a NAT that closed) is hung up, as
+    rtpengine's timeout does; the engine reports the silent leg."""
+    with Engine("127.0.0.1", 41000, 45999, media_timeout=0.5) as engine:
+        endpoint = await SipEndpoint.create()
+        webhooks = WebhookSender()
+        service = SiprecService(
+            SessionContext(endpoint, engine, "127.0.0.1"),
+            ConnectorRegistry(),
+            webhooks,
+            lambda account: "token",
+        )
+        manager = CallManager(
+            endpoint,
+            engine,
+            service,
+            [Route("*", ACCOUNT_SID, twiml='<Response><Pause length="30"/></Response>')],
+            lambda account: "token",
+        )
+        await manager.start()
+        caller = await SipEndpoint.create()
+        media = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        media.bind(("127.0.0.1", 0))
+        try:
+            local = endpoint.transports.local_address("udp")
+            assert local is not None
+            result = await caller.invite(
+                parse_uri(f"sip:+15550002@127.0.0.1:{local.port}"),
+                from_=CALLER,
+                to=parse_name_addr("<sip:+15550002@127.0.0.1>"),
+                body=offer(media.getsockname()[1]),
+                content_type="application/sdp",
+            )
+            assert result.dialog is not None
+            rtp = bytes([0x80, 0, 0, 1]) + bytes(8) + bytes(160)
+            media.sendto(rtp, manager.active_calls()[0].caller.media.local_address)
+            await asyncio.wait_for(result.dialog.terminated.wait(), 5)  # our BYE
+            [call] = manager.calls()
+            assert call.status is CallStatus.COMPLETED and call.end_reason == "media timeout"
+        finally:
+            media.close()
+            await manager.close()
+            await service.close()
+            await webhooks.close()
+            await caller.close()
+            await endpoint.close()

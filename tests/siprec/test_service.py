@@ -44,7 +44,7 @@ class Setup:
 
 @pytest.fixture
 def engine() -> Iterator[Engine]:
-    with Engine("127.0.0.1", 17900, 17999, media_timeout=0) as media:
+    with Engine("127.0.0.1", 8000, 8099, media_timeout=0) as media:
         yield media
 
 

@@ -173,8 +173,10 @@ PAGING: Final = [
                         "default": DEFAULT_PAGE_SIZE}, "Records per page."),
     _query("PageToken", _STRING, "Accepted and ignored: pages are numbered."),
 ]
-_DATE_OR_TIME: Final = {"type": "string",
-                        "description": "YYYY-MM-DD (a whole UTC day) or an ISO 8601 date-time"}
+_DATE_OR_TIME: Final = {
+    "anyOf": [{"type": "string", "format": "date"}, {"type": "string", "format": "date-time"}],
+    "description": "YYYY-MM-DD (a whole UTC day) or an ISO 8601 date-time",
+}
 
 
 def _json(schema: JsonSchema, description: str) -> JsonSchema:

@@ -280,7 +280,12 @@ class CallManager:
         if route is None:
             await transaction.respond(404, "No Route For Number")
             return
-        leg = self.engine.allocate_leg(rtcp_mux=offer.rtcp_mux)
+        try:
+            leg = self.engine.allocate_leg(rtcp_mux=offer.rtcp_mux)
+        except OSError as exc:  # the media port range is used up
+            log.warning("INVITE %s refused: no media port free (%s)", call_id(request), exc)
+            await transaction.respond(503, "No Media Port Free", headers=[("Retry-After", "5")])
+            return
         caller = CallLeg(leg, LocalSdp(self.media_address, leg.local_address[1], (),
                                        rtcp_mux=offer.rtcp_mux))  # fmt: skip
         sender = from_header(request)
@@ -453,6 +458,13 @@ class _CallSession:
         ringing = [loop.create_task(self.ring(target, dial)) for target in dial.targets]
         try:
             answered, status = await _first_answer(ringing, dial.timeout)
+        except asyncio.CancelledError:  # the call ended: a callee that just answered is hung up
+            for task in ringing:
+                finished = task.done() and not task.cancelled() and task.exception() is None
+                outcome = task.result() if finished else None
+                if isinstance(outcome, tuple):
+                    self.manager.spawn(self._unbridge(outcome[0]))
+            raise
         finally:
             for task in ringing:
                 task.cancel()
@@ -526,7 +538,11 @@ class _CallSession:
         except (SipError, ValueError) as exc:
             manager.report(self.call, exc)
             return "failed"
-        leg = manager.engine.allocate_leg()
+        try:
+            leg = manager.engine.allocate_leg()
+        except OSError as exc:
+            manager.report(self.call, OSError(f"<Dial>: no media port free ({exc})"))
+            return "failed"
         manager.leg_added(leg.id, self)
         callee = CallLeg(leg, LocalSdp(manager.media_address, leg.local_address[1],
                                        self.call.codecs))  # fmt: skip

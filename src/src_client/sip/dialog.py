@@ -50,22 +50,27 @@ def build_request(
     body: bytes = b"",
     content_type: str | None = None,
 ) -> Request:
-    """A request in the header order pjsip and SIPp use: Via, Route, Max-Forwards first."""
-    items = [("Via", via)]
-    items += [("Route", route) for route in routes]
+    """A request in the header order pjsip and SIPp use: Via, Route, Max-Forwards first.
+
+    ``headers`` are validated by Headers.add(); the rest has fixed names, so only its values
+    are checked."""
+    items = [("via", "Via", via)]
+    items += [("route", "Route", route) for route in routes]
     items += [
-        ("Max-Forwards", "70"),
-        ("From", from_),
-        ("To", to),
-        ("Call-ID", call_id),
-        ("CSeq", f"{cseq} {method}"),
+        ("max-forwards", "Max-Forwards", "70"),
+        ("from", "From", from_),
+        ("to", "To", to),
+        ("call-id", "Call-ID", call_id),
+        ("cseq", "CSeq", f"{cseq} {method}"),
     ]
     if contact is not None:
-        items.append(("Contact", contact))
-    items += headers
+        items.append(("contact", "Contact", contact))
+    out = Headers.canonical(items)
+    for name, value in headers:
+        out.add(name, value)
     if content_type is not None:
-        items.append(("Content-Type", content_type))
-    return Request(method, uri, Headers(items), body)
+        out.add("Content-Type", content_type)
+    return Request(method, uri, out, body)
 
 
 def contact_uri(msg: Request | Response) -> SipUri | None:
@@ -244,6 +249,8 @@ class Dialog:
         return True
 
     def _note_allow(self, msg: Request | Response) -> None:
+        if "Allow" not in msg.headers:
+            return
         allow = [value for name, value in msg.headers if name == "Allow"]
         if allow:
             methods = ",".join(allow).upper().replace(" ", "").split(",")

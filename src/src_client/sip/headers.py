@@ -61,9 +61,6 @@ LIST_HEADERS = frozenset((
     "service-route", "supported", "unsupported", "via", "warning",
 ))  # fmt: skip
 
-_REDACTED = frozenset(("authorization", "proxy-authorization"))
-
-
 def header_key(name: str) -> tuple[str, str]:
     """Return (lookup key, canonical spelling) for a header name as written on the wire."""
     known = _BY_NAME.get(name)
@@ -108,6 +105,21 @@ class Headers:
         # of each header so that get() is one dictionary look-up.
         self._cache: dict[tuple[str, Callable[[str], Any]], Any] = {}
         self._first: dict[str, str] | None = None
+
+    @classmethod
+    def canonical(cls, items: list[tuple[str, str, str]]) -> Headers:
+        """Build from ``(lookup key, canonical name, value)`` triples whose names are the
+        stack's own constants, so only the values are checked (for CR/LF, in one scan).
+        Message builders use it on the hot path; anything else goes through add()."""
+        values = "".join([value for _, _, value in items])
+        if "\r" in values or "\n" in values:
+            name = next(n for _, n, v in items if "\r" in v or "\n" in v)
+            raise ValueError(f"line break in the value of SIP header {name!r}")
+        headers = cls.__new__(cls)
+        headers._items = items
+        headers._cache = {}
+        headers._first = None
+        return headers
 
     @classmethod
     def parse_lines(
@@ -170,8 +182,9 @@ class Headers:
         return first
 
     def get(self, name: str, default: str | None = None) -> str | None:
-        key = header_key(name)[0]
-        value = self._first_values().get(key)
+        known = _BY_NAME.get(name)
+        key = known[0] if known is not None else header_key(name)[0]
+        value = (self._first or self._first_values()).get(key)
         if value is None:
             return default
         if "," in value and key in LIST_HEADERS:
@@ -236,6 +249,12 @@ class Headers:
             return False
         return header_key(name)[0] in self._first_values()
 
+    def format(self, skip: str = "") -> str:
+        """The header block as ``Name: value`` lines, each ending in CRLF, without the
+        headers whose lookup key is ``skip``."""
+        return "".join([f"{name}: {value}\r\n" for key, name, value in self._items
+                        if key != skip])  # fmt: skip
+
     def __iter__(self) -> Iterator[tuple[str, str]]:
         for _, name, value in self._items:
             yield name, value
@@ -262,7 +281,6 @@ class Headers:
         return clone
 
     def __repr__(self) -> str:
-        shown = [
-            (name, "<redacted>" if key in _REDACTED else value) for key, name, value in self._items
-        ]
-        return f"Headers({shown!r})"
+        # Names only: credentials travel in Authorization but also in whatever custom header
+        # a connector or peer chose, so no value is safe to print.
+        return f"Headers({[name for _, name, _ in self._items]!r})"

@@ -85,10 +85,8 @@ Message = Request | Response
 
 
 def _serialise(start_line: str, headers: Headers, body: bytes) -> bytes:
-    lines = [start_line]
-    lines += [f"{name}: {value}" for name, value in headers if name != "Content-Length"]
-    lines.append(f"Content-Length: {len(body)}\r\n\r\n")
-    return "\r\n".join(lines).encode() + body
+    head = headers.format(skip="content-length")
+    return f"{start_line}\r\n{head}Content-Length: {len(body)}\r\n\r\n".encode() + body
 
 
 def _head_end(data: bytes | bytearray, start: int = 0) -> tuple[int, int]:
@@ -273,17 +271,15 @@ def make_response(
     """Build a response per RFC 3261 §8.2.6.2: every Via, From, Call-ID and CSeq copied
     verbatim, To copied with ``to_tag`` appended when the request's To has no tag."""
     src = request.headers
-    out = Headers()
-    for name, value in src:
-        if name == "Via":
-            out.add(name, value)
-    for name in ("From", "To", "Call-ID", "CSeq"):
+    items = [("via", "Via", value) for name, value in src if name == "Via"]
+    for key, name in _COPIED:
         copied = src.get(name)
         if copied is None:
             raise SipParseError(f"Missing {name}")
-        if name == "To" and to_tag is not None and to_header(request).tag is None:
+        if key == "to" and to_tag is not None and to_header(request).tag is None:
             copied = f"{copied};tag={to_tag}"
-        out.add(name, copied)
+        items.append((key, name, copied))
+    out = Headers.canonical(items)
     for name, value in headers:
         out.add(name, value)
     if content_type is not None:
@@ -293,6 +289,7 @@ def make_response(
     return Response(status, reason, out, body)
 
 
+_COPIED = (("from", "From"), ("to", "To"), ("call-id", "Call-ID"), ("cseq", "CSeq"))
 _CLASS_REASONS = {1: "Trying", 2: "OK", 3: "Redirect", 4: "Client Error", 5: "Server Error",
                   6: "Global Failure"}  # fmt: skip
 

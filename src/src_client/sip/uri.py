@@ -13,6 +13,7 @@ import ipaddress
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from .errors import SipParseError
@@ -49,6 +50,11 @@ _COMMON_SIP = re.compile(
 _COMMON_NAME_ADDR = re.compile(
     rf'(?:"([^"\\]*)" ?|({TOKEN}(?: {TOKEN})*) ?)?<([^<>"\s]+)>({SIMPLE_PARAMS})'
 )
+# parse_uri memoises its results (SipUri is immutable): a UA sees the same few URIs (its
+# peers' Contacts, its own targets) over and over, and dialogs then share one object each.
+# Long texts are not memoised, so a hostile peer cannot fill the memo with large strings.
+_URI_MEMO_SIZE = 2048
+_URI_MEMO_MAX_TEXT = 256
 _COMMON_VIA = re.compile(
     rf"SIP/2\.0/([A-Za-z]+) ([A-Za-z0-9\-_.]+|\[[0-9A-Fa-f:.]+\])(?::([0-9]{{1,5}}))?"
     rf"({SIMPLE_PARAMS})"
@@ -135,8 +141,12 @@ class SipUri:
     port: int | None = None
     params: Params = ()
     headers: tuple[tuple[str, str], ...] = ()
+    # the serialised form, computed on first use (values are immutable and often shared)
+    _text: str | None = dataclasses.field(default=None, init=False, repr=False, compare=False)
 
     def param(self, name: str) -> str | None:
+        if not self.params:
+            return None
         name = name.lower()
         for key, value in _expand_srs(self.params):
             if key == name:
@@ -144,6 +154,8 @@ class SipUri:
         return None
 
     def has_param(self, name: str) -> bool:
+        if not self.params:
+            return False
         name = name.lower()
         return any(key == name for key, _ in _expand_srs(self.params))
 
@@ -156,6 +168,13 @@ class SipUri:
         return value.lower() if value is not None else None
 
     def __str__(self) -> str:
+        text = self._text
+        if text is None:
+            text = self._format()
+            object.__setattr__(self, "_text", text)
+        return text
+
+    def _format(self) -> str:
         if self.scheme not in ("sip", "sips"):
             return f"{self.scheme}:{self.host}{format_params(self.params)}"
         parts = [self.scheme, ":"]
@@ -191,6 +210,12 @@ def _parse_uri_params(text: str) -> Params:
 def parse_uri(text: str) -> SipUri:
     """Parse a URI (RFC 3261 §19.1.1 for sip/sips). Escapes are kept as received: they are
     compared, not interpreted, by a UA."""
+    if len(text) <= _URI_MEMO_MAX_TEXT:
+        return _parse_uri_memo(text)
+    return _parse_uri(text)
+
+
+def _parse_uri(text: str) -> SipUri:
     text = text.strip()
     _check_param_count(text, MAX_PARAMS)
     match = _COMMON_SIP.fullmatch(text)
@@ -205,6 +230,9 @@ def parse_uri(text: str) -> SipUri:
             _parse_uri_params(params[1:]) if params else (),
         )
     return _parse_uri_general(text)
+
+
+_parse_uri_memo = lru_cache(maxsize=_URI_MEMO_SIZE)(_parse_uri)
 
 
 def _parse_uri_general(text: str) -> SipUri:
@@ -262,6 +290,7 @@ class NameAddr:
     uri: SipUri
     display_name: str | None = None
     params: Params = ()
+    _text: str | None = dataclasses.field(default=None, init=False, repr=False, compare=False)
 
     @property
     def tag(self) -> str | None:
@@ -269,7 +298,7 @@ class NameAddr:
 
     def with_tag(self, tag: str) -> NameAddr:
         kept = tuple(p for p in self.params if p[0] != "tag")
-        return dataclasses.replace(self, params=(*kept, ("tag", tag)))
+        return NameAddr(self.uri, self.display_name, (*kept, ("tag", tag)))
 
     def param(self, name: str) -> str | None:
         return find_param(self.params, name)
@@ -280,8 +309,12 @@ class NameAddr:
     def __str__(self) -> str:
         # Always the <uri> form: an addr-spec with a URI that has parameters would change
         # meaning (RFC 3261 §20.10), and quoting the display name is always legal.
-        name = quote(self.display_name) + " " if self.display_name is not None else ""
-        return f"{name}<{self.uri}>{format_params(self.params)}"
+        text = self._text
+        if text is None:
+            name = quote(self.display_name) + " " if self.display_name is not None else ""
+            text = f"{name}<{self.uri}>{format_params(self.params)}"
+            object.__setattr__(self, "_text", text)
+        return text
 
 
 def parse_name_addr(text: str) -> NameAddr:

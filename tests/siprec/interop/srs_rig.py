@@ -1,4 +1,4 @@
-"""Rig for SiprecService against SIPp playing the SRS (configs/sipp/srs_*.xml): fixtures
+"""The rig of the SIPREC interop tests: SiprecService against SIPp playing the SRS.
 
 Everything is real: our SIP endpoint (UDP and TCP on 127.0.0.1), the C media engine forking a
 call leg that a bounded RTP sender feeds, SIPp judging every INVITE with its regexps, and an
@@ -8,6 +8,7 @@ aiohttp server receiving the status callbacks, each checked with twilio's Reques
 from __future__ import annotations
 
 import asyncio
+import itertools
 import socket
 import struct
 from collections.abc import AsyncIterator, Iterator
@@ -23,7 +24,7 @@ from src_client.sdp import Codec
 from src_client.sids import SidPrefix, new_sid
 from src_client.sip.endpoint import SipConfig, SipEndpoint
 from src_client.sip.uri import parse_name_addr, parse_uri
-from src_client.sipp import SippResult, SippRun, sipp_available
+from src_client.sipp import SippError, SippResult, SippRun, sipp_available
 from src_client.siprec.connectors import Connector, ConnectorRegistry, Secret
 from src_client.siprec.resource import SiprecResource
 from src_client.siprec.service import Alert, SiprecService
@@ -35,8 +36,10 @@ ACCOUNT_SID = "AC" + "1" * 32
 CREDENTIAL = "srs-token-42"
 CREDENTIAL_HEADER = "X-Recording-Token"  # the header the srs_*.xml scenarios check
 CALL_CODECS = (Codec(0, "PCMU", 8000), Codec(101, "telephone-event", 8000, 1, "0-16"))
-# Below Linux's ephemeral range (SIPp and the peers bind there) and away from other suites.
-PORT_MIN, PORT_MAX = 18000, 18999
+# Below Linux's ephemeral range and away from other suites: the engine's ports, then the SIP
+# ports of the SIPp SRSs (SIPp's media and control ports are ephemeral ones).
+PORT_MIN, PORT_MAX = 8100, 8799
+SIPP_PORT_MIN, SIPP_PORT_MAX = 8800, 8999
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -138,8 +141,11 @@ class Rig:
         return connector
 
     def call(self, packets: int = 500) -> RecordedCall:
-        """An in-progress call whose leg receives ``packets`` PCMU frames at 20 ms pace."""
+        """An in-progress call relayed by the engine: both parties send ``packets`` PCMU frames
+        at 20 ms pace, so the recorded leg has an inbound and an outbound track."""
         leg = self.engine.allocate_leg()
+        callee = self.engine.allocate_leg()
+        self.engine.relay(leg, callee)
         call = RecordedCall(
             sid=new_sid(SidPrefix.CALL),
             account_sid=ACCOUNT_SID,
@@ -150,23 +156,34 @@ class Rig:
             dtmf_payload_types=frozenset({101}),
             leg=leg,
         )
-        sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        sender.bind(("127.0.0.1", 0))
-        self._sockets.append(sender)
-        self._senders.append(asyncio.get_running_loop().create_task(
-            _send_rtp(sender, leg.local_address, packets)))
+        for party in (leg, callee):
+            sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            sender.bind(("127.0.0.1", 0))
+            self._sockets.append(sender)
+            self._senders.append(asyncio.get_running_loop().create_task(
+                _send_rtp(sender, party.local_address, packets)))
         return call
 
-    def srs(self, scenario: str, transport: str = "udp", *, call: RecordedCall | None = None,
-            labels: str = "1", timeout: float = 15.0, **keys: str) -> SippRun:
-        """A SIPp SRS; the INVITE checks of the scenario get what this call must produce."""
+    async def srs(self, scenario: str, transport: str = "udp", *,
+                  call: RecordedCall | None = None, labels: str = "1", timeout: float = 15.0,
+                  **keys: str) -> SippRun:
+        """A running SIPp SRS; the INVITE checks of the scenario get what this call must
+        produce. Its SIP port comes from a range of our own; a start that loses a race for one
+        of SIPp's other (ephemeral) ports is retried."""
         defaults = {"labels": labels, "cred": CREDENTIAL}
         if call is not None:
             defaults["recorded_call_id"] = call.sip_call_id
         keys = {**defaults, **keys}
-        run = SippRun(scenario, transport=transport, calls=1, timeout=timeout, keys=keys)
-        self.sipps.append(run)
-        return run
+        for _ in range(3):
+            run = SippRun(scenario, transport=transport, port=_sip_port(), calls=1,
+                          timeout=timeout, keys=keys)
+            self.sipps.append(run)
+            try:
+                await run.start()
+            except SippError:
+                continue
+            return run
+        raise SippError(f"SIPp could not start {scenario} in three attempts")
 
     async def close(self) -> None:
         for task in self._senders:
@@ -177,6 +194,24 @@ class Rig:
         await self.service.close()
         for run in self.sipps:
             await run.stop()
+
+
+_SIP_PORTS = itertools.cycle(range(SIPP_PORT_MIN, SIPP_PORT_MAX + 1))
+
+
+def _sip_port() -> int:
+    """The next port of our SIPp range that is free for both UDP and TCP right now."""
+    for _ in range(SIPP_PORT_MAX - SIPP_PORT_MIN + 1):
+        port = next(_SIP_PORTS)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp, \
+                socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
+            try:
+                udp.bind(("127.0.0.1", port))
+                tcp.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return port
+    raise SippError("no free port for SIPp")
 
 
 async def _send_rtp(sock: socket.socket, to: tuple[str, int], packets: int) -> None:

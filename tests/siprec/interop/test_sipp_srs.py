@@ -38,8 +38,7 @@ def check_callback(callback: Callback, event: str, *, call_sid: str, sid: str,
                                                ("outbound_track", "2")])
 async def test_happy_path(rig: Rig, transport: str, track: str, labels: str) -> None:
     call = rig.call()
-    srs = rig.srs("srs_answer.xml", transport, call=call, labels=labels)
-    await srs.start()
+    srs = await rig.srs("srs_answer.xml", transport, call=call, labels=labels)
     rig.connector("srs", srs, transport=transport)
     resource = rig.service.create(call, connector_name="srs", name="rec", track=track,
                                   status_callback=rig.callbacks.url,
@@ -51,6 +50,11 @@ async def test_happy_path(rig: Rig, transport: str, track: str, labels: str) -> 
     session = rig.service.session(resource.sid)
     assert session is not None and session.state is SessionState.ACTIVE
     assert rig.engine.stats().forks == len(labels)
+    for _ in range(100):  # the forks copy the call's RTP toward SIPp's media port
+        if session.media_now().packets >= 5 * len(labels):
+            break
+        await asyncio.sleep(0.02)
+    assert session.media_now().packets >= 5 * len(labels)
 
     stopped = await rig.service.stop(call.sid, "rec")  # by name
     assert stopped is resource and stopped.status is SiprecStatus.STOPPED
@@ -92,8 +96,7 @@ async def call_untouched(call: RecordedCall) -> None:
 @pytest.mark.parametrize("transport", TRANSPORTS)
 async def test_srs_rejects_with_488(rig: Rig, transport: str) -> None:
     call = rig.call()
-    srs = rig.srs("srs_reject_488.xml", transport, call=call)
-    await srs.start()
+    srs = await rig.srs("srs_reject_488.xml", transport, call=call)
     rig.connector("srs", srs, transport=transport)
     resource = rig.service.create(call, connector_name="srs", status_callback=rig.callbacks.url)
     error = await check_error(rig, resource, errors.SRS_REJECTED.code)
@@ -105,8 +108,7 @@ async def test_srs_rejects_with_488(rig: Rig, transport: str) -> None:
 @pytest.mark.parametrize("transport", TRANSPORTS)
 async def test_srs_never_answers(rig: Rig, transport: str) -> None:
     call = rig.call()
-    srs = rig.srs("srs_no_answer.xml", transport, call=call)
-    await srs.start()
+    srs = await rig.srs("srs_no_answer.xml", transport, call=call)
     rig.connector("srs", srs, transport=transport)
     resource = rig.service.create(call, connector_name="srs", status_callback=rig.callbacks.url)
     await check_error(rig, resource, errors.SRS_TIMEOUT.code)
@@ -117,8 +119,7 @@ async def test_srs_never_answers(rig: Rig, transport: str) -> None:
 @pytest.mark.parametrize("transport", TRANSPORTS)
 async def test_digest_challenge_answered(rig: Rig, transport: str) -> None:
     call = rig.call()
-    srs = rig.srs("srs_auth.xml", transport, call=call, user="recorder", password="pa55-w0rd")
-    await srs.start()
+    srs = await rig.srs("srs_auth.xml", transport, call=call, user="recorder", password="pa55-w0rd")
     rig.connector("srs", srs, transport=transport, digest_username="recorder",
                   digest_password=Secret("pa55-w0rd"))
     resource = rig.service.create(call, connector_name="srs", status_callback=rig.callbacks.url)
@@ -133,8 +134,7 @@ async def test_digest_challenge_answered(rig: Rig, transport: str) -> None:
 @pytest.mark.parametrize("transport", TRANSPORTS)
 async def test_srs_bye_stops_the_recording(rig: Rig, transport: str) -> None:
     call = rig.call()
-    srs = rig.srs("srs_bye.xml", transport, call=call)
-    await srs.start()
+    srs = await rig.srs("srs_bye.xml", transport, call=call)
     rig.connector("srs", srs, transport=transport)
     resource = rig.service.create(call, connector_name="srs", name="bye",
                                   status_callback=rig.callbacks.url,
@@ -153,22 +153,27 @@ async def test_srs_bye_stops_the_recording(rig: Rig, transport: str) -> None:
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
-async def test_srs_reinvite_and_update_answered(rig: Rig, transport: str) -> None:
+async def test_srs_reinvite_update_options_answered(rig: Rig, transport: str) -> None:
     call = rig.call()
-    srs = rig.srs("srs_reinvite.xml", transport, call=call)
-    await srs.start()
+    srs = await rig.srs("srs_reinvite.xml", transport, call=call)
     rig.connector("srs", srs, transport=transport)
     resource = rig.service.create(call, connector_name="srs", status_callback=rig.callbacks.url)
     await rig.callbacks.wait_for(resource.sid, SiprecEvent.STARTED)
     session = rig.service.session(resource.sid)
     assert session is not None and session.dialog is not None
     dialog = session.dialog
-    for _ in range(200):  # re-INVITE, re-INVITE, UPDATE: CSeq 3 from the SRS (bounded wait)
-        if dialog.remote_cseq >= 3:
+    for _ in range(200):  # re-INVITE, re-INVITE, UPDATE, OPTIONS: CSeq 4 (bounded wait)
+        if dialog.remote_cseq >= 4:
             break
         await asyncio.sleep(0.025)
-    assert dialog.remote_cseq == 3
+    assert dialog.remote_cseq == 4
     assert session.state is SessionState.ACTIVE and not dialog.terminated.is_set()
+    sent = session.media_now().packets
+    for _ in range(100):  # resumed by the second re-INVITE: the fork sends again
+        await asyncio.sleep(0.02)
+        if session.media_now().packets > sent:
+            break
+    assert session.media_now().packets > sent
     await rig.service.stop(call.sid, resource.sid)
     await rig.callbacks.wait_for(resource.sid, SiprecEvent.STOPPED)
     assert rig.callbacks.events(resource.sid) == [SiprecEvent.STARTED, SiprecEvent.STOPPED]
@@ -178,10 +183,8 @@ async def test_srs_reinvite_and_update_answered(rig: Rig, transport: str) -> Non
 @pytest.mark.parametrize("transport", TRANSPORTS)
 async def test_failover_to_second_srs(rig: Rig, transport: str) -> None:
     call = rig.call()
-    first = rig.srs("srs_failover_503.xml", transport, call=call, labels="12")
-    second = rig.srs("srs_answer.xml", transport, call=call, labels="12")
-    await first.start()
-    await second.start()
+    first = await rig.srs("srs_failover_503.xml", transport, call=call, labels="12")
+    second = await rig.srs("srs_answer.xml", transport, call=call, labels="12")
     rig.connector("srs", first, second, transport=transport)
     resource = rig.service.create(call, connector_name="srs", track="both_tracks",
                                   status_callback=rig.callbacks.url)
@@ -198,10 +201,8 @@ async def test_failover_to_second_srs(rig: Rig, transport: str) -> None:
 
 async def test_failover_exhausted_reports_the_last_failure(rig: Rig) -> None:
     call = rig.call()
-    first = rig.srs("srs_failover_503.xml", call=call)
-    second = rig.srs("srs_reject_488.xml", call=call)
-    await first.start()
-    await second.start()
+    first = await rig.srs("srs_failover_503.xml", call=call)
+    second = await rig.srs("srs_reject_488.xml", call=call)
     rig.connector("srs", first, second)
     resource = rig.service.create(call, connector_name="srs", status_callback=rig.callbacks.url)
     error = await check_error(rig, resource, errors.SRS_REJECTED.code)
@@ -217,8 +218,7 @@ async def test_fifth_stream_refused_while_the_call_goes_on(rig: Rig) -> None:
             ("out", "outbound_track", "2")]
     resources = []
     for name, track, labels in plan:
-        srs = rig.srs("srs_answer.xml", call=call, labels=labels)
-        await srs.start()
+        srs = await rig.srs("srs_answer.xml", call=call, labels=labels)
         rig.connector(name, srs)
         resources.append(rig.service.create(call, connector_name=name, name=name, track=track,
                                             status_callback=rig.callbacks.url))
@@ -235,8 +235,7 @@ async def test_fifth_stream_refused_while_the_call_goes_on(rig: Rig) -> None:
 
     await rig.service.stop(call.sid, resources[1].sid)  # by SID frees one stream
     assert rig.engine.stats().forks == 3
-    srs = rig.srs("srs_answer.xml", call=call, labels="1")
-    await srs.start()
+    srs = await rig.srs("srs_answer.xml", call=call, labels="1")
     rig.connector("again", srs)
     again = rig.service.create(call, connector_name="again", name="in", track="inbound_track",
                                status_callback=rig.callbacks.url)
@@ -258,8 +257,7 @@ async def test_srs_checks_catch_a_wrong_invite(rig: Rig, keys: dict[str, str],
     """The rig's own sanity check: SIPp fails its call when the INVITE is not what it expects
     (other labels, credentials or recorded Call-ID than the ones we send)."""
     call = rig.call()
-    srs = rig.srs("srs_answer.xml", call=call, timeout=5.0, **keys)
-    await srs.start()
+    srs = await rig.srs("srs_answer.xml", call=call, timeout=5.0, **keys)
     rig.connector("srs", srs)
     resource = rig.service.create(call, connector_name="srs", status_callback=rig.callbacks.url)
     # SIPp marks its call failed but plays on: it answers (with no label when the check
@@ -272,3 +270,22 @@ async def test_srs_checks_catch_a_wrong_invite(rig: Rig, keys: dict[str, str],
     assert result.returncode != 0 and result.failed == 1, result.summary()
     assert f"strcmp {check}" in result.errors, result.summary()
     await call_untouched(call)
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_hold_sends_a_metadata_update(rig: Rig, transport: str) -> None:
+    call = rig.call()
+    srs = await rig.srs("srs_metadata_update.xml", transport, call=call)
+    rig.connector("srs", srs, transport=transport)
+    resource = rig.service.create(call, connector_name="srs", status_callback=rig.callbacks.url)
+    await rig.callbacks.wait_for(resource.sid, SiprecEvent.STARTED)
+    session = rig.service.session(resource.sid)
+    assert session is not None
+    call.on_hold = True
+    await rig.service.call_updated(call.sid)
+    assert session.sip_responses == [200, 200] and session.state is SessionState.ACTIVE
+    await rig.service.call_updated(call.sid)  # nothing changed: no re-INVITE
+    assert session.sip_responses == [200, 200]
+    await rig.service.stop(call.sid, resource.sid)
+    await rig.callbacks.wait_for(resource.sid, SiprecEvent.STOPPED)
+    await verdict(srs)
