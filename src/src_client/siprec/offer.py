@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import secrets
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -159,9 +159,12 @@ class SiprecOffer:
         """Our offered keys for ``track`` (empty unless secure)."""
         return list(self._crypto.get(track, []))
 
-    def sdp(self, *, paused: bool = False) -> SessionDescription:
-        """The offer to send now; the o= version goes up only if the content changed."""
-        media = [self._media(source, paused) for source in self._sources]
+    def sdp(self, *, paused: bool | Collection[Track] = False) -> SessionDescription:
+        """The offer (or answer) to send now: ``paused`` is every track, or the tracks that
+        are ``a=inactive``; the o= version goes up only if the content changed."""
+        media = [self._media(source, paused is True or (not isinstance(paused, bool)
+                                                        and source.track in paused))
+                 for source in self._sources]
         body = b"".join(b"".join(line.encode() + b"\r\n" for line in m.lines()) for m in media)
         if self._last is not None and body != self._last:
             self._origin.session_version += 1

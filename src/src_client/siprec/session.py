@@ -468,8 +468,7 @@ class RecordingSession:
         elif request.method == "UPDATE":  # a session refresh: no offer, so no answer (RFC 3311
             await transaction.respond(200)  # §5.2); a bodyless re-INVITE gets our offer below
             return
-        paused = bool(self._forks.active) and self._forks.paused >= self._forks.active.keys()
-        sdp = self._offer.sdp(paused=paused).to_bytes()
+        sdp = self._offer.sdp(paused=self._forks.paused).to_bytes()
         if request.method == "INVITE":
             await transaction.accept(body=sdp, content_type="application/sdp")
         else:
