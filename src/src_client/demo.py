@@ -101,7 +101,7 @@ def _daemon_config(
     )
     return {
         "sip": {"listen": [f"udp:127.0.0.1:{_free_port()}"]},
-        "media": {"address": "127.0.0.1", "port_min": 14000, "port_max": 14999},
+        "media": {"address": "127.0.0.1", "port_min": 9800, "port_max": 9999},
         "api": {"listen": f"127.0.0.1:{_free_port()}"},
         "accounts": [{"sid": account, "auth_token": token}],
         "connectors": {"demo-srs": {"srs": f"sip:srs@127.0.0.1:{srs_port}"}},

@@ -95,7 +95,7 @@ class Api:
 
 @pytest.fixture
 def engine() -> Iterator[Engine]:
-    with Engine("127.0.0.1", 43000, 43999, media_timeout=0) as media:
+    with Engine("127.0.0.1", 9600, 9799, media_timeout=0) as media:
         yield media
 
 

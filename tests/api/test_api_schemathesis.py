@@ -35,7 +35,7 @@ def daemon_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     work: Path = tmp_path_factory.mktemp("daemon")
     config = parse_config({
         "sip": {"listen": [f"udp:127.0.0.1:{_port(socket.SOCK_DGRAM)}"]},
-        "media": {"port_min": 16000, "port_max": 16099},
+        "media": {"port_min": 9500, "port_max": 9599},
         "api": {"listen": f"127.0.0.1:{_port(socket.SOCK_STREAM)}"},
         "accounts": [{"sid": ACCOUNT, "auth_token": TOKEN}],
         "connectors": {"srs1": {"srs": "sip:srs@127.0.0.1:5080"}},

@@ -28,8 +28,8 @@ def _config(tmp_path: Path, extra: str = "") -> Path:
 [sip]
 listen = ["udp:127.0.0.1:{_port(socket.SOCK_DGRAM)}"]
 [media]
-port_min = 15000
-port_max = 15099
+port_min = 9400
+port_max = 9499
 [api]
 listen = "127.0.0.1:{_port()}"
 [store]

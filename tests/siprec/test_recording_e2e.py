@@ -89,7 +89,7 @@ async def callbacks() -> AsyncIterator[CallbackSink]:
 
 @pytest.fixture
 def engine() -> Iterator[Engine]:
-    with Engine("127.0.0.1", 12000, 12999, media_timeout=0) as media:
+    with Engine("127.0.0.1", 9000, 9299, media_timeout=0) as media:
         yield media
 
 

@@ -50,7 +50,7 @@ async def test_srs_command_records_a_session_and_reports_violations(tmp_path: Pa
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     endpoint = await SipEndpoint.create()
-    engine = Engine("127.0.0.1", 13000, 13099, media_timeout=0)
+    engine = Engine("127.0.0.1", 9300, 9399, media_timeout=0)
     try:
         await _wait_for_line(process, "srs listening")
         leg = engine.allocate_leg()
