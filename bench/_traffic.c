@@ -14,13 +14,14 @@
  * fork copies: plain ones are attributed to their stream the same way; SRTP ones (longer, the
  * payload is ciphertext) are only counted; RTCP (sender reports, BYE) is ignored.
  *
- * usage: _traffic TARGETS_FILE SINK_PORT LIFETIME_S
+ * usage: _traffic TARGETS_FILE SINK_FD LIFETIME_S (SINK_FD: a bound, non-blocking UDP socket)
  * stdin: "run PHASE RATE SECONDS" (RATE 0 = as fast as it can) -> one JSON line per run.
  * Bounded: a run lasts at most MAX_RUN_S and sends at most MAX_RUN_PACKETS; the process
  * exits on EOF on stdin or after LIFETIME_S seconds, whichever comes first.
  */
 #define _GNU_SOURCE 1
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -275,7 +276,7 @@ static int udp_socket(uint16_t port, int rcvbuf)
 int main(int argc, char **argv)
 {
     if (argc != 4) {
-        fprintf(stderr, "usage: _traffic TARGETS_FILE SINK_PORT LIFETIME_S\n");
+        fprintf(stderr, "usage: _traffic TARGETS_FILE SINK_FD LIFETIME_S\n");
         return 2;
     }
     alarm((unsigned)atoi(argv[3]));
@@ -304,8 +305,9 @@ int main(int argc, char **argv)
             return 1;
         }
     }
-    if ((sink_fd = udp_socket((uint16_t)atoi(argv[2]), 8 << 20)) < 0) {
-        perror("sink socket");
+    sink_fd = atoi(argv[2]); /* bound by the bench, so its port was known before we ran */
+    if (fcntl(sink_fd, F_GETFD) < 0) {
+        perror("sink descriptor");
         return 1;
     }
     pthread_t th;

@@ -4,9 +4,9 @@
 
 Every call runs the same static TwiML: ``<Start><Siprec connectorName="srs"
 track="both_tracks"/></Start><Dial><Sip>callee</Sip></Dial>``. Three SIPp processes are the
-peers: the caller (configs/sipp/call_uac_bench.xml: G.711 from a pcap, then BYE), the callee
-(call_uas_bench.xml with -rtp_echo, so the relay carries audio both ways) and the SRS
-(call_srs_bench.xml, two recorded streams per call). Two phases, each bounded in calls and time:
+peers: the caller (configs/sipp/call_uac_bench.xml: G.711 with SIPp's rtp_stream, then BYE),
+the callee (call_uas_bench.xml with -rtp_echo, so the relay carries audio both ways) and the
+SRS (call_srs_bench.xml, two recorded streams per call). Two phases, each bounded in calls and time:
 
 1. rate: short calls (0.5 s held), a fixed number in flight (SIPp -l, a new call as soon as
    one ends), so the B2BUA sets the pace without being overloaded; calls_per_s = calls
@@ -16,8 +16,8 @@ peers: the caller (configs/sipp/call_uac_bench.xml: G.711 from a pcap, then BYE)
    SRS). Over a window while all are up, from the engine's counters: every packet a leg
    receives must leave twice (relayed to the other party, forked to the SRS), so
    loss_ratio = 1 - (relayed + forked) / (2 * received); delivered_ratio = what the caller
-   legs received / what SIPp should have sent (below 1 when SIPp, one pcap-playing thread
-   per call, cannot keep pace); CPU per call is our process's CPU (control plane and engine
+   legs received / what SIPp should have sent (below 1 when SIPp's streaming threads cannot
+   keep pace); CPU per call is our process's CPU (control plane and engine
    threads) over the window, per call.
 
 Our process and the SIPp processes are pinned to different cores when there are two. The last
@@ -28,19 +28,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import os
 import resource
-import sys
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "calls"))
+import numpy as np
 
-from rtp_pcap import write_pcap
-
+from src_client.audio import g711
 from src_client.calls import Call, CallManager, CallOptions, CallStatus, Route
 from src_client.media import Engine
 from src_client.sids import SidPrefix, new_sid
@@ -63,12 +62,11 @@ class Plan:
     concurrent: int
     ramp_rate: int
     hold: float
-    time_limit: float
+    echo: bool = True  # the callee echoes its audio: media both ways, twice the packets
 
 
-QUICK = Plan(rate_calls=400, in_flight=80, concurrent=100, ramp_rate=50, hold=8.0, time_limit=50)
-FULL = Plan(rate_calls=2000, in_flight=80, concurrent=1000, ramp_rate=100, hold=15.0,
-            time_limit=240)  # fmt: skip
+QUICK = Plan(rate_calls=400, in_flight=80, concurrent=100, ramp_rate=50, hold=8.0)
+FULL = Plan(rate_calls=2000, in_flight=80, concurrent=1000, ramp_rate=60, hold=15.0)
 
 
 def pin() -> int | None:
@@ -85,16 +83,29 @@ def cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def scenario(folder: Path, name: str, pcap: Path) -> str:
-    text = (SCENARIO_DIR / name).read_text().replace('"bench.pcap"', f'"{pcap}"')
+def caller_scenario(folder: Path) -> str:
+    """call_uac_bench.xml streaming two seconds of G.711 (looped) from an absolute path."""
+    t = np.arange(16000) / 8000
+    tone = np.sin(2 * np.pi * (300 + 200 * np.sin(2 * np.pi * t)) * t) * 6000
+    audio = folder / "bench.ulaw"
+    audio.write_bytes(g711.encode(tone, g711.PCMU))
+    name = "call_uac_bench.xml"
+    text = (SCENARIO_DIR / name).read_text().replace('"bench.ulaw,', f'"{audio},')
     path = folder / name
     path.write_text(text)
     return str(path)
 
 
-def require(result: SippResult, calls: int, what: str) -> None:
-    if result.successful != calls:
-        raise SystemExit(f"{what}: {result.summary()}")
+def require(result: SippResult, calls: int, what: str, *, tolerate: float = 0.0) -> int:
+    """SIPp's failed calls; more than ``tolerate`` of them ends the run (the full error log
+    goes to a file named in the message)."""
+    failed = calls - result.successful
+    if failed > tolerate * calls:
+        with tempfile.NamedTemporaryFile("w", prefix="bench-calls-", suffix=".log",
+                                         delete=False) as log:  # fmt: skip
+            log.write(result.errors)
+        raise SystemExit(f"{what}: {result.summary()}\nfull SIPp log: {log.name}")
+    return failed
 
 
 class Rig:
@@ -130,30 +141,31 @@ class Rig:
         return ("127.0.0.1", local.port)
 
 
-def peers(calls: int, plan: Plan, cpu: int | None) -> tuple[SippRun, SippRun]:
-    srs = SippRun("call_srs_bench.xml", calls=calls, timeout=plan.time_limit, cpu=cpu,
+def peers(calls: int, timeout: float, cpu: int | None, echo: bool) -> tuple[SippRun, SippRun]:
+    srs = SippRun("call_srs_bench.xml", calls=calls, timeout=timeout, cpu=cpu,
                   extra=SIPP_BUFFER)  # fmt: skip
-    callee = SippRun("call_uas_bench.xml", calls=calls, timeout=plan.time_limit, cpu=cpu,
-                     extra=(*SIPP_BUFFER, "-rtp_echo"))  # fmt: skip
+    callee = SippRun("call_uas_bench.xml", calls=calls, timeout=timeout, cpu=cpu,
+                     extra=(*SIPP_BUFFER, "-rtp_echo") if echo else SIPP_BUFFER)  # fmt: skip
     return srs, callee
 
 
 async def rate_phase(rig: Rig, plan: Plan, folder: Path, cpu: int | None) -> float:
-    pcap = folder / "short.pcap"
-    write_pcap(pcap, seconds=0.2, seed=1)
     calls = plan.rate_calls
-    srs, callee = peers(calls, plan, cpu)
+    limit = calls / 20 + 20  # seconds; bounds the peers' wait for a call that never comes
+    srs, callee = peers(calls, limit, cpu, plan.echo)
     async with srs, callee:
         manager = await rig.serve(srs, callee, calls)
-        caller = SippRun(scenario(folder, "call_uac_bench.xml", pcap), calls=calls,
+        caller = SippRun(caller_scenario(folder), calls=calls,
                          remote=rig.address, rate=10_000, limit=plan.in_flight,
-                         timeout=plan.time_limit, cpu=cpu,
+                         timeout=limit, cpu=cpu,
                          extra=(*SIPP_BUFFER, "-d", "500"))  # fmt: skip
         async with caller:
             result = await caller.wait()
         require(result, calls, "rate caller")
-        require(await callee.wait(), calls, "rate callee")
-        require(await srs.wait(), calls, "rate SRS")
+        # a caller that hangs up before the B2BUA reached <Dial> (possible when the machine
+        # is busy: each call lasts 0.5 s) rightly never reaches the callee or the SRS
+        require(await callee.wait(), calls, "rate callee", tolerate=0.01)
+        require(await srs.wait(), calls, "rate SRS", tolerate=0.01)
     answered = sorted(
         c.answered_at
         for c in manager.calls()
@@ -167,6 +179,7 @@ async def rate_phase(rig: Rig, plan: Plan, folder: Path, cpu: int | None) -> flo
 @dataclass
 class Concurrency:
     concurrent: int
+    failed_calls: int
     loss_ratio: float
     delivered_ratio: float
     packets_per_s: float
@@ -204,17 +217,16 @@ class Counters:
 async def concurrency_phase(rig: Rig, plan: Plan, folder: Path, cpu: int | None) -> Concurrency:
     calls = plan.concurrent
     ramp = calls / plan.ramp_rate
-    pcap = folder / "long.pcap"
-    write_pcap(pcap, seconds=ramp + plan.hold, seed=2)
     hold_ms = int((ramp + plan.hold) * 1000)
-    srs, callee = peers(calls, plan, cpu)
+    phase_limit = ramp + plan.hold + 30.0  # bounds the wait for calls SIPp's caller lost
+    srs, callee = peers(calls, phase_limit, cpu, plan.echo)
     async with srs, callee:
         manager = await rig.serve(srs, callee, calls)
-        caller = SippRun(scenario(folder, "call_uac_bench.xml", pcap), calls=calls,
-                         remote=rig.address, rate=plan.ramp_rate, timeout=plan.time_limit,
+        caller = SippRun(caller_scenario(folder), calls=calls,
+                         remote=rig.address, rate=plan.ramp_rate, timeout=phase_limit,
                          cpu=cpu, extra=(*SIPP_BUFFER, "-d", str(hold_ms)))  # fmt: skip
         async with caller:
-            deadline = time.monotonic() + ramp + plan.hold / 2
+            deadline = time.monotonic() + ramp + plan.hold * 0.6  # the first calls end at ramp+hold
             while time.monotonic() < deadline and len(recorded(manager)) < calls:
                 await asyncio.sleep(0.1)
             await asyncio.sleep(0.5)  # the last calls' audio starts 300 ms after their ACK
@@ -230,9 +242,11 @@ async def concurrency_phase(rig: Rig, plan: Plan, folder: Path, cpu: int | None)
             after = Counters.of(manager, held)
             cpu_used, window = cpu_seconds() - cpu_before, time.monotonic() - at_before
             result = await caller.wait()
-        require(result, calls, "concurrency caller")
-        require(await callee.wait(), calls, "concurrency callee")
-        require(await srs.wait(), calls, "concurrency SRS")
+        # SIPp itself saturates first at this size (its "overload warning"): a few of its
+        # calls may fail; they are counted, and more than 2% ends the run
+        failed = require(result, calls, "concurrency caller", tolerate=0.02)
+        require(await callee.wait(), calls, "concurrency callee", tolerate=0.02)
+        require(await srs.wait(), calls, "concurrency SRS", tolerate=0.02)
     received = (after.caller_in - before.caller_in) + (after.callee_in - before.callee_in)
     sent = (after.caller_out - before.caller_out) + (after.callee_out - before.callee_out)
     forked = after.forked - before.forked
@@ -240,6 +254,7 @@ async def concurrency_phase(rig: Rig, plan: Plan, folder: Path, cpu: int | None)
     sent_by_sipp = len(held) * 50 * window  # one 20 ms packet per call and window second
     return Concurrency(
         concurrent=len(held),
+        failed_calls=failed,
         loss_ratio=round(max(0.0, 1 - (sent + forked) / expected), 6) if expected else 1.0,
         delivered_ratio=round((after.caller_in - before.caller_in) / sent_by_sipp, 4),
         packets_per_s=round((received + sent + forked) / window),
@@ -257,10 +272,11 @@ def recorded(manager: CallManager) -> list[Call]:
     ]  # fmt: skip
 
 
-async def main(plan: Plan, no_pin: bool) -> dict[str, object]:
+async def main(plan: Plan, no_pin: bool, quick: bool) -> dict[str, object]:
     sipp_cpu = None if no_pin else pin()
     # caller, callee and two forks per call: a port pair each
-    ports = max(plan.concurrent, plan.in_flight) * 4 * 2 + 400
+    # (with a quarter spare: ephemeral ports of other sockets land in the range too)
+    ports = max(plan.concurrent, plan.in_flight) * 4 * 2 * 5 // 4 + 400
     with (
         tempfile.TemporaryDirectory(prefix="bench-calls-") as tmp,
         Engine("127.0.0.1", 41000, 41000 + ports, media_timeout=0) as engine,
@@ -291,6 +307,7 @@ async def main(plan: Plan, no_pin: bool) -> dict[str, object]:
     return {
         "calls_per_s": round(calls_per_s, 1),
         "concurrent_recorded_calls": held.concurrent,
+        "failed_calls": held.failed_calls,
         "loss_ratio": held.loss_ratio,
         "delivered_ratio": held.delivered_ratio,
         "packets_per_s": held.packets_per_s,
@@ -298,7 +315,8 @@ async def main(plan: Plan, no_pin: bool) -> dict[str, object]:
         "engine_tx_dropped": held.tx_dropped,
         "calls_in_flight_for_rate": plan.in_flight,
         "target_concurrent": plan.concurrent,
-        "quick": plan is QUICK,
+        "quick": quick,
+        "echo": plan.echo,
     }
 
 
@@ -307,9 +325,15 @@ if __name__ == "__main__":
     parser.add_argument("--quick", action="store_true", help="a short run (< 60 s)")
     parser.add_argument("--concurrent", type=int, help="calls held together in phase 2")
     parser.add_argument("--no-pin", action="store_true", help="do not pin processes to cores")
+    parser.add_argument(
+        "--no-echo",
+        action="store_true",
+        help="one-way media (the callee does not echo): half the packets",
+    )
     args = parser.parse_args()
     chosen = QUICK if args.quick else FULL
     if args.concurrent:
-        chosen = Plan(chosen.rate_calls, chosen.in_flight, args.concurrent, chosen.ramp_rate,
-                      chosen.hold, chosen.time_limit)  # fmt: skip
-    print(json.dumps(asyncio.run(main(chosen, args.no_pin))), flush=True)
+        chosen = dataclasses.replace(chosen, concurrent=args.concurrent)
+    if args.no_echo:
+        chosen = dataclasses.replace(chosen, echo=False)
+    print(json.dumps(asyncio.run(main(chosen, args.no_pin, args.quick))), flush=True)

@@ -30,6 +30,7 @@ import time
 import tracemalloc
 from dataclasses import dataclass
 
+from src_client import eventloop
 from src_client.sip.endpoint import Dialog, SipConfig, SipEndpoint
 from src_client.sip.errors import SipError
 from src_client.sip.uri import parse_name_addr, parse_uri
@@ -198,9 +199,14 @@ async def memory_per_dialog(sipp_cpu: int | None, time_limit: float) -> tuple[fl
             log(f"{held} dialogs held, {endpoint.core.transaction_count} transactions still "
                 "live (2xx ACK/retransmission windows) are included in the figure")  # fmt: skip
             tracemalloc.stop()
-            for start in range(0, len(dialogs), IN_FLIGHT):
-                await asyncio.gather(*(d.bye() for d in dialogs[start:start + IN_FLIGHT]),
-                                     return_exceptions=True)  # fmt: skip
+            try:
+                # bounded: if SIPp is gone, each batch would wait for Timer F (64*T1)
+                async with asyncio.timeout(time_limit):
+                    for start in range(0, len(dialogs), IN_FLIGHT):
+                        await asyncio.gather(*(d.bye() for d in dialogs[start:start + IN_FLIGHT]),
+                                             return_exceptions=True)  # fmt: skip
+            except TimeoutError:
+                log("the held dialogs were not all ended in time (SIPp gone?); abandoned")
             await server.wait()
         if held < MEMORY_DIALOGS:
             raise SystemExit(f"only {held} of {MEMORY_DIALOGS} dialogs were established")
@@ -244,6 +250,7 @@ async def main() -> None:
         "failed_calls": failures,
         "dialogs_held": held,
         "quick": args.quick,
+        "event_loop": eventloop.name(),
         "cpus": {"ours": our_cpu, "sipp": sipp_cpu},
         "loadavg_1m": os.getloadavg()[0],  # other work on the machine skews both rates
         "targets": {"setups_per_s": 3000, "bytes_per_dialog": 4096},
@@ -251,4 +258,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    eventloop.run(main())

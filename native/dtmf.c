@@ -29,6 +29,7 @@
 #include "dtmf.h"
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include "g711.h"
@@ -74,10 +75,11 @@ static const float harmonic_coeff[8] = {0.916368425f,  0.706949688f,  0.46077885
                                         -1.362208668f, -1.676770561f};
 
 typedef float v4f __attribute__((vector_size(16)));
+typedef float v8f __attribute__((vector_size(32)));
 
-/* cos/sin(2 pi f_k i / 8000) of the nominal tones, rows then columns, and G.711 decoding to
- * float; built once */
-static v4f dft_cos[BLOCK_MAX][2], dft_sin[BLOCK_MAX][2];
+/* cos/sin(2 pi f_k i / 8000) of the nominal tones (lanes: rows then columns), and G.711
+ * decoding to float; built once */
+static v8f dft_cos[BLOCK_MAX], dft_sin[BLOCK_MAX];
 static float ulaw_linear[256], alaw_linear[256];
 static pthread_once_t tables_once = PTHREAD_ONCE_INIT;
 
@@ -86,8 +88,8 @@ static void tables_init(void)
     for (int k = 0; k < 8; k++) {
         double c = 1.0, s = 0.0, cw = tone_cos[k][NOMINAL], sw = tone_sin[k][NOMINAL];
         for (int i = 0; i < BLOCK_MAX; i++) {
-            dft_cos[i][k / 4][k % 4] = (float)c;
-            dft_sin[i][k / 4][k % 4] = (float)s;
+            dft_cos[i][k] = (float)c;
+            dft_sin[i][k] = (float)s;
             double t = c * cw - s * sw;
             s = s * cw + c * sw;
             c = t;
@@ -99,22 +101,31 @@ static void tables_init(void)
     }
 }
 
-static float energy_of(const float *x, size_t n)
+/* The two loops every loud packet runs are built twice, for AVX and for baseline x86-64 (the
+ * build targets the latter), and picked at load time by the CPU. The lanes do the same float
+ * operations in the same order either way (no FMA contraction without an FMA target), so the
+ * results are bit-identical across machines; AVX halves the instructions. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define SC_SIMD_CLONES __attribute__((target_clones("avx", "default")))
+#else
+#define SC_SIMD_CLONES
+#endif
+
+SC_SIMD_CLONES static float energy_of(const float *x, size_t n)
 {
-    v4f acc0 = {0}, acc1 = {0};
+    v8f acc = {0};
     size_t i = 0;
     for (; i + 8 <= n; i += 8) {
-        v4f a, b;
+        v8f a;
         memcpy(&a, x + i, sizeof a);
-        memcpy(&b, x + i + 4, sizeof b);
-        acc0 += a * a;
-        acc1 += b * b;
+        acc += a * a;
     }
     float e = 0.0f;
     for (; i < n; i++)
         e += x[i] * x[i];
-    acc0 += acc1;
-    return e + (acc0[0] + acc0[1]) + (acc0[2] + acc0[3]);
+    v4f lo = {acc[0], acc[1], acc[2], acc[3]}, hi = {acc[4], acc[5], acc[6], acc[7]};
+    lo += hi;
+    return e + (lo[0] + lo[1]) + (lo[2] + lo[3]);
 }
 
 /* DFT sums at the eight tones over x[from, to) (positions index the tables) */
@@ -122,41 +133,38 @@ struct partial {
     float re[8], im[8], energy;
 };
 
-static void dft_partial(const float *x, size_t from, size_t to, struct partial *p)
+SC_SIMD_CLONES static void dft_partial(const float *x, size_t from, size_t to, struct partial *p)
 {
-    /* two interleaved sets of accumulators halve the add-latency chain */
-    v4f re0 = {0}, re1 = {0}, im0 = {0}, im1 = {0};
-    v4f re0b = {0}, re1b = {0}, im0b = {0}, im1b = {0};
-    size_t i = from;
-    for (; i + 1 < to; i += 2) {
-        v4f a = {x[i], x[i], x[i], x[i]}, b = {x[i + 1], x[i + 1], x[i + 1], x[i + 1]};
-        re0 += a * dft_cos[i][0];
-        re1 += a * dft_cos[i][1];
-        im0 += a * dft_sin[i][0];
-        im1 += a * dft_sin[i][1];
-        re0b += b * dft_cos[i + 1][0];
-        re1b += b * dft_cos[i + 1][1];
-        im0b += b * dft_sin[i + 1][0];
-        im1b += b * dft_sin[i + 1][1];
+    /* two interleaved sets of accumulators (even and odd samples) halve the add-latency
+     * chain; the loop takes four samples per turn to keep the bookkeeping off the sums */
+    v8f re = {0}, im = {0}, reb = {0}, imb = {0};
+    const float *xs = x + from;
+    const v8f *c = dft_cos + from, *s = dft_sin + from;
+    size_t n = to - from, i = 0;
+    for (; i + 4 <= n; i += 4) {
+        re += xs[i] * c[i];
+        im += xs[i] * s[i];
+        reb += xs[i + 1] * c[i + 1];
+        imb += xs[i + 1] * s[i + 1];
+        re += xs[i + 2] * c[i + 2];
+        im += xs[i + 2] * s[i + 2];
+        reb += xs[i + 3] * c[i + 3];
+        imb += xs[i + 3] * s[i + 3];
     }
-    if (i < to) {
-        v4f a = {x[i], x[i], x[i], x[i]};
-        re0 += a * dft_cos[i][0];
-        re1 += a * dft_cos[i][1];
-        im0 += a * dft_sin[i][0];
-        im1 += a * dft_sin[i][1];
+    for (; i + 2 <= n; i += 2) {
+        re += xs[i] * c[i];
+        im += xs[i] * s[i];
+        reb += xs[i + 1] * c[i + 1];
+        imb += xs[i + 1] * s[i + 1];
     }
-    re0 += re0b;
-    re1 += re1b;
-    im0 += im0b;
-    im1 += im1b;
-    for (int k = 0; k < 4; k++) {
-        p->re[k] = re0[k];
-        p->re[4 + k] = re1[k];
-        p->im[k] = im0[k];
-        p->im[4 + k] = im1[k];
+    if (i < n) {
+        re += xs[i] * c[i];
+        im += xs[i] * s[i];
     }
-    p->energy = energy_of(x + from, to - from);
+    re += reb;
+    im += imb;
+    memcpy(p->re, &re, sizeof p->re);
+    memcpy(p->im, &im, sizeof p->im);
 }
 
 /* one analysis window: x[0..n) with its tone energies (2 |X(f_k)|^2 / n) and total energy */
@@ -270,6 +278,12 @@ static double two_tone_fit(const float *x, size_t n, int r, int ro, int c, int c
     return (total - explained) / total;
 }
 
+/* the window holds at least the energy of two tones at the minimum level */
+static bool loud_enough(float total, size_t n)
+{
+    return !(total < 2.0f * (float)(MIN_TONE_POWER * (double)n));
+}
+
 static int level_and_twist_ok(double er, double ec, size_t n)
 {
     double floor_energy = MIN_TONE_POWER * (double)n;
@@ -297,7 +311,7 @@ static const struct thresholds ONSET = {0, 0.75f, 0.0f, 0.0f, 0.10};
 static int detect(const struct window *w, const struct thresholds *t, int want_digit)
 {
     const float *e = w->e;
-    if (w->total < 2.0f * (float)(MIN_TONE_POWER * (double)w->n))
+    if (!loud_enough(w->total, w->n))
         return -1;
     int r = 0, c = 4;
     for (int k = 1; k < 4; k++) {
@@ -343,28 +357,43 @@ void sc_inband_dtmf_init(sc_inband_dtmf *st, int payload_type)
 /* Analyses one block; *onset is set when only its tail holds a tone. */
 static int analyse_block(sc_inband_dtmf *st, const float *x, size_t n, int *onset)
 {
-    struct partial parts[3];
-    struct window whole;
-    /* below two minimum-level tones over the shortest window: nothing to look at */
-    if (energy_of(x, n) < (float)(2.0 * MIN_TONE_POWER * ONSET_SHORT))
-        return -1;
-    if (n < 2 * ONSET_SHORT) {
-        dft_partial(x, 0, n, &parts[0]);
-        window_from(&whole, x, n, parts, 1);
-    } else {
-        size_t mid = n >= 2 * ONSET_LONG ? n - ONSET_LONG : n - ONSET_SHORT;
-        dft_partial(x, 0, mid, &parts[0]);
-        dft_partial(x, mid, n - ONSET_SHORT, &parts[1]);
-        dft_partial(x, n - ONSET_SHORT, n, &parts[2]);
-        window_from(&whole, x, n, parts, 3);
+    /* sub-blocks: the whole block, or head, [n-80, n-40) and [n-40, n) for the onset windows */
+    size_t bound[4] = {0, n, n, n};
+    int count = 1;
+    if (n >= 2 * ONSET_SHORT) {
+        bound[1] = n >= 2 * ONSET_LONG ? n - ONSET_LONG : n - ONSET_SHORT;
+        bound[2] = n - ONSET_SHORT;
+        count = 3;
     }
+    struct partial parts[3];
+    float total = 0.0f;
+    for (int j = 0; j < count; j++) {
+        parts[j].energy = energy_of(x + bound[j], bound[j + 1] - bound[j]);
+        total += parts[j].energy;
+    }
+    /* below two minimum-level tones over the shortest window: nothing to look at */
+    if (total < (float)(2.0 * MIN_TONE_POWER * ONSET_SHORT))
+        return -1;
+    /* Each window's first test in detect() is on its energy alone: when no window can pass
+     * it (speech pauses, line noise, quiet talkers) the DFT is skipped; the decisions stay
+     * exactly those of the full analysis, the sums being computed as window_from() does. */
+    bool tails = onset && count == 3;
+    bool long_tail = tails && n >= 2 * ONSET_LONG;
+    if (!loud_enough(total, n) && !(long_tail && loud_enough(parts[1].energy + parts[2].energy,
+                                                             ONSET_LONG)) &&
+        !(tails && loud_enough(parts[2].energy, ONSET_SHORT)))
+        return -1;
+    for (int j = 0; j < count; j++)
+        dft_partial(x, bound[j], bound[j + 1], &parts[j]);
+    struct window whole;
+    window_from(&whole, x, n, parts, count);
     int d = detect(&whole, &STRICT, -1);
     if (d < 0 && st->last_digit >= 0)
         d = detect(&whole, &CONTINUE, st->last_digit);
-    if (d >= 0 || n < 2 * ONSET_SHORT || !onset)
+    if (d >= 0 || !tails)
         return d;
     struct window tail;
-    if (n >= 2 * ONSET_LONG) {
+    if (long_tail) {
         window_from(&tail, x + n - ONSET_LONG, ONSET_LONG, parts + 1, 2);
         *onset = detect(&tail, &ONSET, -1) >= 0;
     }
@@ -391,6 +420,7 @@ int sc_inband_dtmf_filter(sc_inband_dtmf *st, uint8_t *payload, size_t len)
         size_t n = len - off;
         if (n >= BLOCK_MAX)
             n = 160;
+#pragma GCC unroll 8
         for (size_t i = 0; i < n; i++)
             x[i] = linear[payload[off + i]];
         off += n;

@@ -105,6 +105,7 @@ struct sc_fork {
     sc_sock rtp, rtcp;
     int local_port;
     bool have_dest, paused;
+    bool connected; /* rtp.fd is connected to dest_rtp */
     sc_addr dest_rtp, dest_rtcp;
     uint64_t drop_pt[2]; /* bitmap of payload types never forwarded */
     uint32_t clock_rate;
@@ -214,6 +215,7 @@ void sc_worker_unwatch(sc_worker *w, sc_sock *s);
 void sc_worker_bury(sc_worker *w, sc_obj *obj);
 void sc_worker_free_graveyard(sc_worker *w);
 uint8_t *sc_tx_slot(sc_worker *w, int fd, sc_lane **lane);
+/* dst NULL: the lane's socket is connected to the destination */
 void sc_tx_commit(sc_lane *lane, const sc_addr *dst, uint8_t *slot, size_t len);
 void sc_tx_ref(sc_worker *w, int fd, const sc_addr *dst, uint8_t *buf, size_t len);
 void sc_tx_flush(sc_worker *w);

@@ -17,7 +17,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from src_client import logs
+from src_client import eventloop, logs
 from src_client.certs import CertificateFiles, write_self_signed
 from src_client.config import Config, ConfigError, load_config
 from src_client.daemon import Daemon
@@ -100,7 +100,7 @@ async def _serve_srs(args: argparse.Namespace) -> int:
 
 def _run_srs(args: argparse.Namespace) -> int:
     logs.configure("info", args.log_format)
-    return asyncio.run(_serve_srs(args))
+    return eventloop.run(_serve_srs(args))
 
 
 def _load(path: Path) -> Config:
@@ -118,7 +118,7 @@ def _run_serve(args: argparse.Namespace) -> int:
     async def serve() -> None:
         await Daemon(config).run()
 
-    asyncio.run(serve())
+    eventloop.run(serve())
     return 0
 
 

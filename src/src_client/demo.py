@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 from aiohttp import web
 
+from src_client import eventloop
 from src_client.callgen import Callee, DtmfEvent, RtpPeer, dtmf_tone, place_call, speech_like
 from src_client.config import parse_config
 from src_client.daemon import Daemon
@@ -276,7 +277,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.work.exists():
         shutil.rmtree(args.work)
     args.work.mkdir(parents=True)
-    return asyncio.run(asyncio.wait_for(run(args.work), 60))
+    return eventloop.run(asyncio.wait_for(run(args.work), 60))
 
 
 if __name__ == "__main__":

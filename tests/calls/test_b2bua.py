@@ -14,20 +14,22 @@ from pathlib import Path
 import numpy as np
 import pytest
 from aiohttp import web
-from calls_rig import ACCOUNT_SID, Rig, requires_sipp, until
+from calls_rig import ACCOUNT_SID, Rig, WebApp, requires_sipp, until
 
+from src_client.api.control import Redirect as ControlRedirect
 from src_client.audio import g711
 from src_client.calls import CallManager, CallStatus, Route, Trunk
+from src_client.errors import TwilioError
 from src_client.media import Engine
 from src_client.sip.auth import DigestCredentials
-from src_client.sip.endpoint import InviteResult, SipEndpoint
+from src_client.sip.endpoint import InviteResult, ServerTransaction, SipEndpoint
 from src_client.sip.uri import parse_name_addr, parse_uri
 from src_client.sipp import SippRun
 from src_client.siprec.connectors import ConnectorRegistry
 from src_client.siprec.resource import SiprecStatus
 from src_client.siprec.service import SiprecService
 from src_client.siprec.session import SessionContext
-from src_client.twiml.parser import TwimlError
+from src_client.twiml.parser import TwimlError, parse_twiml
 from src_client.webhooks import WebhookSender
 
 CALLER = parse_name_addr('"Alice" <sip:+15550001@127.0.0.1>')
@@ -331,3 +333,57 @@ async def test_media_timeout_hangs_up(tmp_path: Path) -> None:
             await webhooks.close()
             await caller.close()
             await endpoint.close()
+
+
+async def test_dial_caller_id_and_a_callee_answering_another_codec(rig: Rig, phone: Phone) -> None:
+    callee = await SipEndpoint.create()
+    invites: list[str] = []
+
+    async def answer(transaction: ServerTransaction) -> None:
+        invites.append(transaction.request.headers.get("From") or "")
+        sdp = offer(40000, "8").replace(b"o=alice", b"o=callee")  # PCMA: not what we offered
+        dialog = await transaction.accept(body=sdp, content_type="application/sdp")
+        await asyncio.wait_for(dialog.terminated.wait(), 5)
+
+    callee.on_request = answer
+    try:
+        local = callee.transports.local_address("udp")
+        assert local is not None
+        manager = await rig.serve_twiml(
+            '<Response><Dial callerId="+15557777">'
+            f"<Sip>sip:bob@127.0.0.1:{local.port}</Sip></Dial></Response>"
+        )
+        result = await phone.call()
+        assert result.dialog is not None
+        await asyncio.wait_for(result.dialog.terminated.wait(), 5)  # Dial failed, doc ran out
+    finally:
+        await callee.close()
+    assert len(invites) == 1 and "<sip:+15557777@127.0.0.1>" in invites[0]
+    [(_, error)] = rig.errors
+    assert "callee answered PCMA/8, not PCMU/0" in str(error)
+    assert manager.calls()[0].status is CallStatus.COMPLETED
+    assert rig.engine.stats().legs == 0
+
+
+async def test_rest_redirect_of_a_live_call(rig: Rig, phone: Phone, webapp: WebApp) -> None:
+    webapp.documents["/next"] = '<Response><Pause length="30"/></Response>'
+    manager = await rig.serve_twiml('<Response><Pause length="30"/></Response>')
+    result = await phone.call()
+    assert result.dialog is not None
+    sid = manager.active_calls()[0].sid
+    await manager.redirect(sid, ControlRedirect(url=webapp.url("/next")))  # Url=
+    await until(lambda: bool(webapp.requests))
+    [(path, form, valid)] = webapp.requests
+    assert path == "/next"
+    assert valid and form["CallSid"] == sid and form["CallStatus"] == "in-progress"
+    await manager.redirect(
+        sid, ControlRedirect(twiml=parse_twiml("<Response><Hangup/></Response>"))
+    )
+    await asyncio.wait_for(result.dialog.terminated.wait(), 5)
+    assert manager.get(sid).status is CallStatus.COMPLETED
+    with pytest.raises(TwilioError) as refused:
+        await manager.redirect(sid, ControlRedirect(url=webapp.url("/next")))
+    assert refused.value.code == 21220
+    with pytest.raises(TwilioError) as unknown:
+        await manager.redirect("CA" + "f" * 32, ControlRedirect(url=webapp.url("/next")))
+    assert unknown.value.code == 20404

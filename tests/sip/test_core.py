@@ -310,8 +310,13 @@ def test_malformed_request_gets_400_with_the_parser_reason() -> None:
     (sent,) = net.sent(b, "SIP/2.0")
     assert sent.first_line.startswith("SIP/2.0 400 ")
     assert "Content-Length" in sent.first_line
+    assert to_header(sent.message).tag  # §8.2.6.2: the request had no To tag
+    in_dialog = raw_request("INFO", to_tag="theirs").replace(b"Content-Length: 0",
+                                                            b"Content-Length: 40")  # fmt: skip
+    net.inject(in_dialog, C, b)
+    assert to_header(net.sent(b, "SIP/2.0")[1].message).tag == "theirs"  # kept, not added
     net.inject(b"garbage\r\n\r\n", a, b)
-    assert len(net.sent(b, "SIP/2.0")) == 1  # unanswerable: dropped
+    assert len(net.sent(b, "SIP/2.0")) == 2  # unanswerable: dropped
 
 
 def test_unsupported_require_gets_420_and_unknown_scheme_416() -> None:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from src_client.sip.dialog import Dialog
+from src_client.sip.dialog import Dialog, build_request
 from src_client.sip.message import Request, Response, make_response, parse_message
 from src_client.sip.transport import Address
+from src_client.sip.uri import parse_uri
 
 PEER = Address("udp", "192.0.2.1", 5060)
 CONTACT = "<sip:alice@192.0.2.9:5060>"
@@ -80,6 +81,26 @@ def test_uas_dialog_needs_a_contact() -> None:
     )
     with pytest.raises(ValueError):
         Dialog.from_uas(request, make_response(request, 200, to_tag="t"), peer=PEER, contact="")
+
+
+@pytest.mark.parametrize(
+    "field", ["via", "from_", "to", "call_id", "contact", "routes", "headers", "content_type"]
+)
+def test_request_builder_refuses_line_breaks_in_every_value(field: str) -> None:
+    """Values reach build_request from the API and from configuration: none may end a header
+    line early (the fixed names skip validation, the values never do)."""
+    evil = "x\r\nVia: SIP/2.0/UDP evil"
+    fields: dict[str, object] = {
+        "via": "SIP/2.0/UDP h;branch=z9hG4bK1", "from_": "<sip:a@x>;tag=1", "to": "<sip:b@y>",
+        "call_id": "c", "contact": "<sip:a@h>", "routes": ["<sip:p;lr>"],
+        "headers": [("X-A", "1")], "content_type": "application/sdp",
+    }  # fmt: skip
+    fields[field] = [evil] if field == "routes" else [("X-A", evil)] if field == "headers" else evil
+    with pytest.raises(ValueError, match="line break"):
+        build_request("OPTIONS", parse_uri("sip:b@y"), cseq=1, **fields)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="line break"):
+        build_request("OPTIONS\r\nX: y", parse_uri("sip:b@y"), cseq=1, via="v", from_="f", to="t",
+                      call_id="c")  # fmt: skip
 
 
 def test_loose_routing_keeps_the_remote_target_as_request_uri() -> None:

@@ -270,6 +270,18 @@ def test_fuzz_random_bytes(data: bytes) -> None:
         StreamFramer(max_size=200).feed(data)
 
 
+def test_stream_framer_counts_keep_alive_pings() -> None:
+    """RFC 5626 §3.5.1: CRLFCRLF is a ping (even split across reads), a lone CRLF is not."""
+    framer = StreamFramer()
+    assert framer.feed(b"\r\n\r\n") == [] and framer.take_pings() == 1
+    assert framer.take_pings() == 0
+    assert framer.feed(b"\r\n" + INVITE) == [INVITE] and framer.take_pings() == 0  # a pong
+    assert framer.feed(b"\r\n\r") == [] and framer.take_pings() == 0
+    assert framer.feed(b"\n" + INVITE) == [INVITE] and framer.take_pings() == 1  # split ping
+    assert framer.feed(b"\r\n\r\n\r\n\r\n" + INVITE[:9]) == [] and framer.take_pings() == 2
+    assert framer.feed(INVITE[9:] + b"\r\n") == [INVITE] and framer.take_pings() == 0
+
+
 def test_stream_framer_byte_at_a_time() -> None:
     framer = StreamFramer()
     stream = INVITE + b"\r\n\r\n" + INVITE.replace(b"\r\n", b"\n", 3)

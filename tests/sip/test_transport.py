@@ -160,10 +160,14 @@ async def test_tcp_framing_of_split_and_coalesced_writes() -> None:
         await writer.drain()
         assert (await sink.message())[0] == one
         assert (await sink.message())[0] == two
+        # RFC 5626 §4.4.1: the CRLFCRLF ping is answered with a CRLF pong
+        assert await asyncio.wait_for(reader.readexactly(2), 5) == b"\r\n"
+        writer.write(b"\r\n\r\n\r\n\r\n")  # two more pings
+        await writer.drain()
+        assert await asyncio.wait_for(reader.readexactly(4), 5) == b"\r\n\r\n"
         writer.close()
         await writer.wait_closed()
         assert sink.errors.empty()
-        del reader
     finally:
         await layer.close()
 

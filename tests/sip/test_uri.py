@@ -55,6 +55,24 @@ def test_fields() -> None:
     assert str(uri) == "sips:alice:pw@[2001:DB8::1]:5061;transport=TLS;lr?h=v"
 
 
+def test_memoised_values_are_shared_and_their_text_follows_changes() -> None:
+    """parse_uri memoises (values are immutable), and str() is computed once per value: a
+    value derived with replace()/with_tag() must never inherit the text of its origin."""
+    uri = parse_uri("sip:bob@example.com;transport=tcp")
+    assert parse_uri("sip:bob@example.com;transport=tcp") is uri
+    assert str(uri) == "sip:bob@example.com;transport=tcp" == str(uri)
+    moved = uri.replace(port=5070, params=())
+    assert str(moved) == "sip:bob@example.com:5070" and str(uri).endswith("transport=tcp")
+    assert moved == SipUri("sip", "example.com", "bob", None, 5070)
+    addr = parse_name_addr('"Bob" <sip:bob@example.com>;tag=a')
+    assert str(addr) == '"Bob" <sip:bob@example.com>;tag=a'
+    assert str(addr.with_tag("b")) == '"Bob" <sip:bob@example.com>;tag=b'
+    assert addr.with_tag("b") == NameAddr(uri.replace(params=()), "Bob", (("tag", "b"),))
+    long_text = "sip:" + "a" * 300 + "@example.com"
+    assert parse_uri(long_text) is not parse_uri(long_text)  # long texts are not kept
+    assert parse_uri(long_text) == parse_uri(long_text)
+
+
 def test_password_not_in_repr() -> None:
     assert "secretword" not in repr(parse_uri("sip:a:secretword@h"))
 

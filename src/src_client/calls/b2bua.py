@@ -21,7 +21,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Final
+from typing import Final, Protocol
 
 import aiohttp
 
@@ -73,6 +73,20 @@ _BYE_TIMEOUT: Final = 5.0
 _G711_PTS: Final = {"pcmu": 0, "pcma": 8}
 
 ErrorReporter = Callable[[Call, Exception], None]
+
+
+class RedirectTarget(Protocol):
+    """Where a live call continues (the REST API's Call update): an inline document
+    (``Twiml``) or one fetched from ``url`` with ``method`` (``Url``/``Method``)."""
+
+    @property
+    def twiml(self) -> TwimlResponse | None: ...
+
+    @property
+    def url(self) -> str | None: ...
+
+    @property
+    def method(self) -> HttpMethod: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,6 +190,18 @@ class CallManager:
         if session is None:
             return self.get(call_sid)
         await session.end(CallStatus.COMPLETED, "hung up through the API")
+        return session.call
+
+    async def redirect(self, call_sid: str, redirect: RedirectTarget) -> Call:
+        """Run new TwiML on a live call (REST ``Twiml``/``Url``): what it is doing stops (a
+        ``<Dial>``'s callee is hung up, a ``<Play>`` ends) and the new document runs."""
+        session = self._active.get(call_sid)
+        if session is None:
+            self.get(call_sid)  # CALL_NOT_FOUND for an unknown SID
+            raise TwilioError(errors.CALL_NOT_IN_PROGRESS, call_sid=call_sid,
+                              status=self.get(call_sid).status.value,
+                              operation="redirect it")  # fmt: skip
+        session.redirect(redirect)
         return session.call
 
     async def close(self) -> None:
@@ -477,17 +503,51 @@ class _CallSession:
 
     # -------------------------------------------------------------- the run
 
-    async def run(self) -> None:
+    def redirect(self, redirect: RedirectTarget) -> None:
+        if self.call.caller.dialog is None or self.ended:
+            raise TwilioError(errors.CALL_NOT_IN_PROGRESS, call_sid=self.sid,
+                              status=self.call.status.value, operation="redirect it")  # fmt: skip
+        previous = self.task
+        self.task = self.manager.spawn(self.run(redirect, previous))
+        if previous is not None:
+            previous.cancel()
+
+    async def run(self, redirect: RedirectTarget | None = None,
+                  previous: asyncio.Task[None] | None = None) -> None:  # fmt: skip
+        """The call's life: its document, then the end. Whatever goes wrong ends this call
+        (and answers its INVITE), never another. A redirect starts a new run that takes over
+        once the ``previous`` one has stopped."""
         try:
-            document = await self._first_document()
+            if previous is not None:
+                await asyncio.wait([previous])
+            await self._run(redirect)
+        except asyncio.CancelledError:
+            pass  # end() is tearing the call down, or a redirect took over
+        except Exception as exc:
+            log.exception("call %s: failed", self.sid)
+            self.manager.report(self.call, exc)
+        finally:
+            if not self.ended and self.task is asyncio.current_task():
+                answered = self.call.caller.dialog is not None
+                await self.end(CallStatus.COMPLETED if answered else CallStatus.FAILED,
+                               "TwiML finished" if answered else "not answered")  # fmt: skip
+
+    async def _run(self, redirect: RedirectTarget | None) -> None:
+        try:
+            if redirect is None:
+                document = await self._first_document()
+            elif redirect.twiml is not None:
+                document = redirect.twiml
+            else:
+                assert redirect.url is not None
+                document = await self.fetch(redirect.url, redirect.method, {})
         except TwilioError as exc:
             self.manager.report(self.call, exc)
             if not self.invite.answered:
                 with contextlib.suppress(SipError):
                     await self.invite.respond(500, "Application Error")
-            await self.end(CallStatus.FAILED, f"TwiML: {exc}")
-            return
-        except asyncio.CancelledError:
+            await self.end(CallStatus.FAILED if redirect is None else CallStatus.COMPLETED,
+                           f"TwiML: {exc}")  # fmt: skip
             return
         if document is None:
             return
@@ -496,13 +556,7 @@ class _CallSession:
             self,
             report=lambda _sid, error: self.manager.report(self.call, error),
         )
-        try:
-            await interpreter.run(document)
-        except asyncio.CancelledError:
-            return
-        finally:
-            if not self.ended:
-                await self.end(CallStatus.COMPLETED, "TwiML finished")
+        await interpreter.run(document)
 
     async def _first_document(self) -> TwimlResponse | None:
         """The route's document; None when the caller cancelled while it was fetched."""
@@ -519,6 +573,9 @@ class _CallSession:
         cancelled = asyncio.ensure_future(self.invite.cancelled.wait())
         try:
             await asyncio.wait([fetch, cancelled], return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            fetch.cancel()
+            raise
         finally:
             cancelled.cancel()
         if not fetch.done():

@@ -1070,7 +1070,8 @@ class UserAgentCore:
             log.info("dropped unparseable message from %s: %s", remote, exc.reason)
             return
         try:
-            response = make_response(request, 400, exc.reason)
+            # §8.2.6.2: a To tag on every non-100 response to a request without one
+            response = make_response(request, 400, exc.reason, to_tag=_tag())
             dest = self._response_address(top_via(request), remote)
         except SipParseError:
             log.info("dropped unparseable message from %s: %s", remote, exc.reason)

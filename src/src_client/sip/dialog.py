@@ -249,10 +249,8 @@ class Dialog:
         return True
 
     def _note_allow(self, msg: Request | Response) -> None:
-        if "Allow" not in msg.headers:
-            return
-        allow = [value for name, value in msg.headers if name == "Allow"]
-        if allow:
+        if "Allow" in msg.headers:
+            allow = [value for name, value in msg.headers if name == "Allow"]
             methods = ",".join(allow).upper().replace(" ", "").split(",")
             self.peer_allows_update = "UPDATE" in methods
 

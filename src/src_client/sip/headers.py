@@ -198,6 +198,8 @@ class Headers:
 
     def get_all(self, name: str) -> list[str]:
         key = header_key(name)[0]
+        if key not in (self._first or self._first_values()):
+            return []  # the common case for Route, Record-Route, Require, ...: no scan
         if key in LIST_HEADERS:
             result: list[str] = []
             for item_key, _, value in self._items:

@@ -182,12 +182,13 @@ def parse_message(data: bytes, *, max_size: int = 65535, max_headers: int = 128)
         headers = Headers.parse_lines(lines[1:], max_headers, problems)
         msg = Request(method, uri, headers)
 
-    _check_essentials(headers)
+    keys = headers.keys()
+    _check_essentials(headers, keys)
     body = data[end + sep :]
     try:
         if problems:
             raise SipParseError(problems[0])
-        _check_rest(msg, headers)
+        _check_rest(msg, headers, keys)
         content_length = headers.get("Content-Length")
         if content_length is not None:
             length = _content_length(content_length)
@@ -202,10 +203,9 @@ def parse_message(data: bytes, *, max_size: int = 65535, max_headers: int = 128)
     return msg
 
 
-def _check_essentials(headers: Headers) -> None:
+def _check_essentials(headers: Headers, keys: list[str]) -> None:
     """What any response needs (RFC 3261 §8.2.6.2, §18.2.2); failing here means the
     message cannot be answered."""
-    keys = headers.keys()
     for key in _ESSENTIAL:
         if key not in keys:
             raise SipParseError(f"Missing {_NAMES[key]}")
@@ -220,8 +220,7 @@ def _check_essentials(headers: Headers) -> None:
             raise SipParseError(f"Bad {name} Header") from None
 
 
-def _check_rest(msg: Message, headers: Headers) -> None:
-    keys = headers.keys()
+def _check_rest(msg: Message, headers: Headers, keys: list[str]) -> None:
     for key in ("content-length", "max-forwards"):
         if keys.count(key) > 1:
             raise SipParseError(f"Multiple {_NAMES[key]} Headers")
@@ -299,9 +298,13 @@ class StreamFramer:
 
     Any framing error leaves the stream unsynchronised, so the caller must close the
     connection when feed() raises.
+
+    Line ends between messages are skipped; each CRLFCRLF among them is a keep-alive ping
+    (RFC 5626 §3.5.1) that the transport answers with a CRLF pong (§4.4.1): take_pings()
+    says how many arrived since it was last called.
     """
 
-    __slots__ = ("_buffer", "_max_size", "_searched", "_total")
+    __slots__ = ("_buffer", "_gap", "_max_size", "_pings", "_searched", "_total")
 
     def __init__(self, max_size: int = 65535) -> None:
         self._buffer = bytearray()
@@ -310,6 +313,12 @@ class StreamFramer:
         # that trickles bytes costs linear, not quadratic, time.
         self._searched = 0  # bytes already searched for the end of the header block
         self._total = 0  # full length of the message once its header block is known
+        self._gap = b""  # the end of the current run of line ends (a ping split by a read)
+        self._pings = 0
+
+    def take_pings(self) -> int:
+        pings, self._pings = self._pings, 0
+        return pings
 
     def feed(self, data: bytes) -> list[bytes]:
         buffer = self._buffer
@@ -319,8 +328,14 @@ class StreamFramer:
             if not self._total:
                 if not self._searched and buffer[0] in (13, 10):
                     # CRLF keep-alives (RFC 5626 §3.5.1) and stray line ends between messages
-                    del buffer[: len(buffer) - len(buffer.lstrip(b"\r\n"))]
+                    skipped = len(buffer) - len(buffer.lstrip(b"\r\n"))
+                    gap = self._gap + bytes(buffer[:skipped])
+                    del buffer[:skipped]
+                    pings = gap.count(b"\r\n\r\n")
+                    self._pings += pings
+                    self._gap = gap[gap.rfind(b"\r\n\r\n") + 4 :][-3:] if pings else gap[-3:]
                     continue
+                self._gap = b""
                 end, sep = _head_end(buffer, self._searched)
                 if end < 0:
                     if len(buffer) > self._max_size:

@@ -195,6 +195,9 @@ class _StreamConnection(asyncio.Protocol):
             self.layer._error(self.remote, exc)
             self.transport.abort()
             return
+        pings = self.framer.take_pings()
+        if pings:
+            self.transport.write(b"\r\n" * pings)  # RFC 5626 §4.4.1: a CRLF pong per ping
         for message in messages:
             self.layer._deliver(message, self.remote, self.local)
 
