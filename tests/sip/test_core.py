@@ -123,6 +123,8 @@ def test_2xx_retransmitted_until_ack_and_re_acked_by_the_uac() -> None:
     net.run_until(100)
     assert net.times(b, "SIP/2.0 200") == [0, 0.5, 1.5, 3.5]
     assert net.times(a, "ACK") == [0, 0.5, 1.5, 3.5]  # each 2xx re-ACKed by the UAC core
+    acks = {s.data for s in net.sent(a, "ACK")}
+    assert len(acks) == 1  # §13.2.2.4: the same ACK each time, branch included
     assert len(net.take(b, DialogConfirmed)) == 1
     assert statuses(net, a) == [200]  # retransmissions are not surfaced
 

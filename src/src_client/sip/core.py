@@ -572,7 +572,11 @@ class UserAgentCore:
             txn.fail(Failure.TIMEOUT)
 
     def _send_ack(self, dialog: Dialog, number: int) -> None:
-        branch = self.new_branch()
+        if dialog.ack_branch is not None and dialog.ack_branch[0] == number:
+            branch = dialog.ack_branch[1]  # a retransmitted 2xx: the very same ACK again
+        else:
+            branch = self.new_branch()
+            dialog.ack_branch = (number, branch)
         ack = dialog.create_request("ACK", via=self.via(dialog.peer.transport, branch),
                                     number=number)  # fmt: skip
         self.send(ack.to_bytes(), dialog.peer)

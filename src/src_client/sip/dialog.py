@@ -90,6 +90,7 @@ class Dialog:
 
     __slots__ = (
         "_route_set",
+        "ack_branch",
         "answer",
         "call_id",
         "contact",
@@ -136,6 +137,9 @@ class Dialog:
         self.local_tag = local_tag
         self.remote_tag = remote_tag
         self.key: DialogKey = (call_id, local_tag, remote_tag)
+        # (INVITE CSeq, Via branch) of our last ACK to a 2xx: a retransmitted 2xx gets the
+        # same ACK again (RFC 3261 §13.2.2.4), not a new transaction-looking one
+        self.ack_branch: tuple[int, str] | None = None
         self.local_header = local_header
         self.remote_header = remote_header
         self.remote_target = remote_target
