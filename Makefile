@@ -45,7 +45,7 @@ test: install
 	@$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: install
-	@for b in bench/*.py; do echo "==> $$b"; $(PY) $$b $(BENCH_ARGS) || exit 1; done
+	@for b in bench/[!_]*.py; do echo "==> $$b"; $(PY) $$b $(BENCH_ARGS) || exit 1; done
 
 lint: install
 	@$(VENV)/bin/ruff check src tests bench

@@ -26,7 +26,8 @@ here with gcc -O2. What is measured, in one run:
   again.
 
 The forwarder (engine worker thread, floor, rtpengine) runs on one core and the generator on
-the other, all at the same raised priority (see Placement). Children are bounded in time
+the other, all at the same raised priority (see Placement), and under SCHED_FIFO for the
+latency windows only (see realtime). Children are bounded in time
 (alarm) and every run in packets and seconds. The last line printed is one JSON object (pps,
 ratio_vs_floor, ratio_vs_rtpengine, srtp_cost_ratio, p99_latency_us, streams_recovered_ratio,
 targets, and the details).

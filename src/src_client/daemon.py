@@ -80,7 +80,7 @@ class Daemon:
         self.calls = CallManager(
             self.endpoint, self.engine, self.siprec, config.routes, self.auth_token,
             trunk=config.trunk, options=CallOptions(media_address=config.media.address),
-            on_error=self._call_error,
+            on_error=self._call_error, on_change=self._call_changed,
         )  # fmt: skip
         self.api_address: tuple[str, int] | None = None
         self._runner: web.AppRunner | None = None

@@ -170,7 +170,9 @@ async def run(work: Path) -> int:
         )
 
         client = local_client(api, account, token)
-        call_sid = daemon.calls.active_calls()[0].sid
+        calls = await asyncio.to_thread(lambda: client.calls.list(status="in-progress"))
+        call_sid = calls[0].sid
+        say("REST API", f"twilio client lists the live call {call_sid}")
         await asyncio.sleep(1.0)
         created = await asyncio.to_thread(
             lambda: client.calls(call_sid).siprec.create(

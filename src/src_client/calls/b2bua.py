@@ -139,6 +139,7 @@ class CallManager:
         options: CallOptions | None = None,
         http: aiohttp.ClientSession | None = None,
         on_error: ErrorReporter | None = None,
+        on_change: Callable[[Call], None] | None = None,
     ) -> None:
         self.endpoint = endpoint
         self.engine = engine
@@ -152,6 +153,7 @@ class CallManager:
         self._http = http
         self._owns_http = http is None
         self._on_error = on_error
+        self._on_change = on_change  # every status change, e.g. to save the call's record
         self._prompts = PromptCache(http)
         self._active: dict[str, _CallSession] = {}
         self._finished: OrderedDict[str, Call] = OrderedDict()
@@ -262,6 +264,11 @@ class CallManager:
     def leg_removed(self, leg_id: int) -> None:
         self._by_leg.pop(leg_id, None)
 
+    def set_status(self, call: Call, status: CallStatus) -> None:
+        call.set_status(status)
+        if self._on_change is not None:
+            self._on_change(call)
+
     def finished(self, session: _CallSession) -> None:
         call = session.call
         self._active.pop(call.sid, None)
@@ -328,7 +335,7 @@ class CallManager:
         log.info("call %s: INVITE %s from %s (Call-ID %s)", call.sid, request.uri,
                  call.from_.uri, call.sip_call_id)  # fmt: skip
         await transaction.respond(180)
-        call.set_status(CallStatus.RINGING)
+        self.set_status(call, CallStatus.RINGING)
         session.task = self.spawn(session.run())
         await session.decided.wait()
 
@@ -405,7 +412,7 @@ class _CallSession:
         self.decided.set()
         caller.dialog = dialog
         dialog.on_request = partial(self._in_dialog, caller)
-        call.set_status(CallStatus.IN_PROGRESS)
+        self.manager.set_status(call, CallStatus.IN_PROGRESS)
         call.sync_hold()
         self.manager.counters.answered += 1
         self.manager.spawn(self._watch_caller(dialog))
@@ -481,7 +488,8 @@ class _CallSession:
     async def dial(self, dial: Dial) -> DialOutcome:
         self.manager.counters.dials += 1
         loop = asyncio.get_running_loop()
-        ringing = [loop.create_task(self.ring(target, dial)) for target in dial.targets]
+        early = len(dial.targets) == 1  # one callee: relay from the start (early media)
+        ringing = [loop.create_task(self.ring(t, dial, early=early)) for t in dial.targets]
         try:
             answered, status = await _first_answer(ringing, dial.timeout)
         except asyncio.CancelledError:  # the call ended: a callee that just answered is hung up
@@ -587,8 +595,14 @@ class _CallSession:
 
     # -------------------------------------------------------------- dialing
 
-    async def ring(self, target: DialTarget, dial: Dial) -> tuple[CallLeg, str] | str:
-        """INVITE one callee; its bridged leg and child call SID, or a DialCallStatus."""
+    async def ring(
+        self, target: DialTarget, dial: Dial, *, early: bool
+    ) -> tuple[CallLeg, str] | str:
+        """INVITE one callee; its answered leg and child call SID, or a DialCallStatus.
+
+        With ``early`` the legs are relayed before the INVITE goes out, so nothing the callee
+        says right after answering (or as early media) is lost while the answer is handled.
+        """
         manager = self.manager
         try:
             uri, credentials = self._resolve_target(target)
@@ -604,6 +618,9 @@ class _CallSession:
         callee = CallLeg(leg, LocalSdp(manager.media_address, leg.local_address[1],
                                        self.call.codecs))  # fmt: skip
         child_sid = new_sid(SidPrefix.CALL)
+        if early:
+            manager.engine.relay(self.call.caller.media, leg)
+            callee.relayed = True
         bridged = False
         try:
             result = await manager.endpoint.invite(
@@ -636,6 +653,7 @@ class _CallSession:
             return "failed"
         finally:
             if not bridged:
+                self._unrelay(callee)
                 manager.leg_removed(leg.id)
                 leg.close()
 
@@ -667,7 +685,9 @@ class _CallSession:
             await self._unbridge(callee)
             return DialOutcome("canceled")
         call.callee = callee
-        engine.relay(call.caller.media, callee.media)
+        if not callee.relayed:
+            engine.relay(call.caller.media, callee.media)
+            callee.relayed = True
         started = asyncio.get_running_loop().time()
         log.info("call %s: bridged to %s", call.sid, child_sid)
         assert callee.dialog is not None
@@ -683,13 +703,17 @@ class _CallSession:
         call = self.call
         if call.callee is callee:
             call.callee = None
-            if not callee.media.closed and not call.caller.media.closed:
-                self.manager.engine.unrelay(call.caller.media, callee.media)
+        self._unrelay(callee)
         if callee.dialog is not None and not callee.dialog.is_terminated:
             self.manager.spawn(_bye(callee.dialog))
         self._close(callee, "callee")
         if call.sync_hold() and call.status is CallStatus.IN_PROGRESS:
             self.manager.spawn(self.manager.siprec.call_updated(call.sid))
+
+    def _unrelay(self, callee: CallLeg) -> None:
+        if callee.relayed and not callee.media.closed and not self.call.caller.media.closed:
+            self.manager.engine.unrelay(self.call.caller.media, callee.media)
+        callee.relayed = False
 
     # -------------------------------------------------------------- in-dialog requests
 
@@ -746,7 +770,7 @@ class _CallSession:
         if call.caller.dialog is None and not self.invite.answered:
             with contextlib.suppress(SipError):
                 await self.invite.respond(480 if status is CallStatus.COMPLETED else 500)
-        call.set_status(status)
+        manager.set_status(call, status)
         log.info("call %s: %s (%s)", call.sid, status.value, reason)
         if self.task is not None and self.task is not asyncio.current_task():
             self.task.cancel()

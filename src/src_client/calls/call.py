@@ -57,6 +57,7 @@ class CallLeg:
     sdp: LocalSdp
     dialog: Dialog | None = None
     on_hold: bool = False  # the party stopped sending (RFC 3264 §8.4)
+    relayed: bool = False  # a callee leg the engine relays to the caller's
 
 
 @dataclass(slots=True)

@@ -145,6 +145,9 @@ class RecordingServer:
         if answer is None:
             await transaction.respond(488, "Not Acceptable Here: no recordable stream")
             return
+        if transaction.cancelled.is_set():  # the SRC gave up while we set up (487 sent)
+            recording.close_media()
+            return
         self.recordings[call_id] = recording
         dialog = await transaction.accept(body=answer.to_bytes(), content_type="application/sdp")
         dialog.on_request = lambda tx: self._in_dialog(tx, recording, answer)
