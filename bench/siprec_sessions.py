@@ -4,10 +4,7 @@
 
 Three measurements on loopback TCP (``--transport udp`` for UDP), in one run on the same machine.
 TCP by default: a SIPREC INVITE (SDP + metadata, ~2.4 KB) is over the 1300 bytes for which
-RFC 3261 §18.1.1 asks for a congestion-controlled transport, and on a loaded 2-core host UDP
-turns scheduling stalls into 200 OK retransmissions by SIPp; our core ACKs each copy with a new
-ACK (new branch) rather than resending the first one, which SIPp takes for an unexpected
-message and fails the call.
+RFC 3261 §18.1.1 asks for a congestion-controlled transport.
 
 1. baseline: SIPp UAC (configs/sipp/uac_bench.xml) against SIPp UAS (uas_bench.xml), the same
    INVITE/200/ACK/BYE/200 cycle a recording session costs on the wire, with as many calls in
