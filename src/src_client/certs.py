@@ -18,6 +18,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from src_client.sip.transport import client_context, server_context
+
 
 @dataclass(frozen=True, slots=True)
 class CertificateFiles:
@@ -25,16 +27,11 @@ class CertificateFiles:
     key: Path
 
     def server_context(self) -> ssl.SSLContext:
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.minimum_version = ssl.TLSVersion.TLSv1_2
-        context.load_cert_chain(self.cert, self.key)
-        return context
+        return server_context(str(self.cert), str(self.key))
 
     def client_context(self) -> ssl.SSLContext:
         """A verifying client context that trusts exactly this certificate."""
-        context = ssl.create_default_context(cafile=str(self.cert))
-        context.minimum_version = ssl.TLSVersion.TLSv1_2
-        return context
+        return client_context(cafile=str(self.cert))
 
 
 def write_self_signed(folder: Path, names: tuple[str, ...] = ("127.0.0.1", "::1", "localhost"),

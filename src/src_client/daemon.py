@@ -21,8 +21,10 @@ from src_client.api.control import Redirect
 from src_client.calls.b2bua import CallManager, CallOptions
 from src_client.calls.call import Call
 from src_client.config import Config
+from src_client.errors import TwilioError
 from src_client.media import Engine
 from src_client.sip.endpoint import SipConfig, SipEndpoint
+from src_client.sip.transport import client_context, server_context
 from src_client.siprec.connectors import ConnectorError, ConnectorRegistry, SecretBox
 from src_client.siprec.health import HealthMonitor
 from src_client.siprec.service import Alert, SiprecService
@@ -73,6 +75,7 @@ class Daemon:
         self.health = HealthMonitor(self.endpoint, connectors, local_host=config.media.address)
         self.siprec = SiprecService(
             SessionContext(self.endpoint, self.engine, config.media.address,
+                           sip_host=config.sip.advertise or config.sip.listen[0].host,
                            session_expires=config.sip.session_expires, health=self.health),
             connectors, self.webhooks, self.auth_token,
             on_alert=self._siprec_alert, on_change=self.store.save_siprec,
@@ -174,19 +177,14 @@ class Daemon:
         return registry
 
     def _tls_client_context(self) -> ssl.SSLContext:
-        context = ssl.create_default_context(
-            cafile=str(self.config.sip.tls_ca) if self.config.sip.tls_ca else None)
-        context.minimum_version = ssl.TLSVersion.TLSv1_2
-        return context
+        ca = self.config.sip.tls_ca
+        return client_context(cafile=str(ca) if ca else None)
 
     def _tls_server_context(self) -> ssl.SSLContext | None:
         sip = self.config.sip
         if sip.tls_cert is None or sip.tls_key is None:
             return None
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.minimum_version = ssl.TLSVersion.TLSv1_2
-        context.load_cert_chain(sip.tls_cert, sip.tls_key)
-        return context
+        return server_context(str(sip.tls_cert), str(sip.tls_key))
 
     def _siprec_alert(self, alert: Alert) -> None:
         self.store.add_alert(AlertRecord.from_siprec_alert(alert))
@@ -196,7 +194,10 @@ class Daemon:
                     failure.attempts, failure.error)  # fmt: skip
 
     def _call_error(self, call: Call, error: Exception) -> None:
-        log.warning("call %s: %s", call.sid, error)
+        """What went wrong on a call (bad TwiML, a failed webhook) becomes a Debugger alert;
+        the calls layer has already logged it."""
+        if isinstance(error, TwilioError):
+            self.store.add_alert(AlertRecord.from_error(call.account_sid, call.sid, error))
 
     def _call_changed(self, call: Call) -> None:
         self.store.save_call(CallRecord.from_call(call))

@@ -129,6 +129,7 @@ class SessionContext:
     engine: Engine
     media_address: str
     src_user: str = "src-client"
+    sip_host: str = "127.0.0.1"  # our From host toward SRSs (the advertised SIP address)
     session_expires: int | None = 1800
     answer_timeout: float = 32.0  # Timer B with the default T1
     health: HealthMonitor | None = None  # OPTIONS pings: healthy SRSs are tried first
@@ -330,7 +331,7 @@ class RecordingSession:
             credentials = DigestCredentials(
                 self.connector.digest_username, self.connector.digest_password.reveal()
             )
-        src_host = target.edge.signalling_address if target.edge else self._ctx.media_address
+        src_host = target.edge.signalling_address if target.edge else self._ctx.sip_host
         try:
             result = await asyncio.wait_for(
                 self._ctx.endpoint.invite(
