@@ -72,10 +72,11 @@ class Daemon:
         self.webhooks = WebhookSender(on_failure=self._webhook_failed)
         self._tokens = {a.sid: a.auth_token for a in config.accounts}
         connectors = self._connectors()
-        self.health = HealthMonitor(self.endpoint, connectors, local_host=config.media.address)
+        sip_host = config.sip.advertise or config.sip.listen[0].host
+        self.health = HealthMonitor(self.endpoint, connectors, local_host=sip_host)
         self.siprec = SiprecService(
             SessionContext(self.endpoint, self.engine, config.media.address,
-                           sip_host=config.sip.advertise or config.sip.listen[0].host,
+                           sip_host=sip_host,
                            session_expires=config.sip.session_expires, health=self.health),
             connectors, self.webhooks, self.auth_token,
             on_alert=self._siprec_alert, on_change=self.store.save_siprec,
