@@ -55,6 +55,7 @@ _COMMON_NAME_ADDR = re.compile(
 # Long texts are not memoised, so a hostile peer cannot fill the memo with large strings.
 _URI_MEMO_SIZE = 2048
 _URI_MEMO_MAX_TEXT = 256
+_NAME_ADDR_MEMO_SIZE = 512
 _COMMON_VIA = re.compile(
     rf"SIP/2\.0/([A-Za-z]+) ([A-Za-z0-9\-_.]+|\[[0-9A-Fa-f:.]+\])(?::([0-9]{{1,5}}))?"
     rf"({SIMPLE_PARAMS})"
@@ -319,7 +320,17 @@ class NameAddr:
 
 def parse_name_addr(text: str) -> NameAddr:
     """Parse ``name-addr`` or ``addr-spec`` followed by header parameters (RFC 3261 §20.10:
-    in the addr-spec form every ``;`` after the URI starts a header parameter)."""
+    in the addr-spec form every ``;`` after the URI starts a header parameter).
+
+    Memoised like parse_uri: the From and To of a dialog come back verbatim in every request
+    and response of it (RFC 3261 §8.2.6.2, §12.2.1.1), so most values were parsed before.
+    The memo is smaller because only the dialogs in progress recur."""
+    if len(text) <= _URI_MEMO_MAX_TEXT:
+        return _parse_name_addr_memo(text)
+    return _parse_name_addr(text)
+
+
+def _parse_name_addr(text: str) -> NameAddr:
     text = text.strip()
     _check_param_count(text, 2 * MAX_PARAMS)  # URI parameters, then header parameters
     match = _COMMON_NAME_ADDR.fullmatch(text)
@@ -327,6 +338,9 @@ def parse_name_addr(text: str) -> NameAddr:
         quoted, tokens, uri_text, params = match.groups()
         return NameAddr(parse_uri(uri_text), tokens or quoted, simple_params(params))
     return _parse_name_addr_general(text)
+
+
+_parse_name_addr_memo = lru_cache(maxsize=_NAME_ADDR_MEMO_SIZE)(_parse_name_addr)
 
 
 def _parse_name_addr_general(text: str) -> NameAddr:
