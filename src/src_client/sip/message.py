@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from types import MappingProxyType
 
 from .errors import SipParseError
@@ -114,6 +115,8 @@ def _split_lines(head: str) -> list[str]:
     return lines
 
 
+# Memoised: most peers start at a small CSeq and count up by one, so a few values recur.
+@lru_cache(maxsize=256)
 def _parse_cseq(value: str) -> tuple[int, str]:
     parts = value.split()
     if len(parts) != 2:
