@@ -224,6 +224,18 @@ def test_stream_framer_errors() -> None:
     assert len(compact) == 1
 
 
+def test_cseq_memo_serves_repeats_and_bounds_what_it_keeps() -> None:
+    long_method = "X-" + "A" * 40  # longer than the memo keeps: parsed afresh every time
+    for method in ("INVITE", long_method):
+        data = INVITE.replace(b"INVITE", method.encode())
+        for _ in range(2):
+            assert cseq(parse_message(data)) == (1, method)
+    bad = INVITE.replace(b"CSeq: 1 INVITE", b"CSeq: 1x INVITE", 1)
+    for _ in range(2):  # a refused value is refused again, not served from the memo
+        with pytest.raises(SipParseError, match="Bad CSeq"):
+            parse_message(bad)
+
+
 _token = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9\-.]{0,10}", fullmatch=True)
 _value = st.from_regex(r"[!-~]([ !-~]{0,30}[!-~])?", fullmatch=True).filter(lambda v: "," not in v)
 

@@ -289,6 +289,16 @@ def _outcome(parser: object, text: str) -> object:
                 st.builds(SipUri, st.just("sip"), _hosts, st.none(), st.none(), st.none(), _params),
             ),
         ),
+        st.builds(
+            str,
+            st.builds(
+                Via,
+                st.sampled_from(["UDP", "TCP", "TLS", "SCTP"]),
+                _hosts,
+                st.one_of(st.none(), st.integers(0, 99999)),
+                _params,
+            ),
+        ),
     )
 )
 def test_fast_paths_agree_with_general_parsers(text: str) -> None:
@@ -301,6 +311,20 @@ def test_fast_paths_agree_with_general_parsers(text: str) -> None:
     )
     assert _outcome(uri.parse_via, text) == _outcome(uri._parse_via_general, text)
     assert _outcome(syntax.parse_params, text) == _outcome(syntax._parse_params_general, text)
+
+
+def test_memoised_name_addr_is_the_fresh_parse_and_errors_stay_errors() -> None:
+    from src_client.sip import uri
+
+    text = '"Bob" <sip:bob@example.com;transport=tcp>;tag=memo-1'
+    first = parse_name_addr(text)
+    assert parse_name_addr(text) is first  # the dialog's From/To recur in every message
+    assert first == uri._parse_name_addr(text)
+    long_text = f"<sip:{'a' * 300}@example.com>;tag=x"  # too long for the memo
+    assert parse_name_addr(long_text) == uri._parse_name_addr(long_text)
+    for _ in range(2):  # a refused value is refused again, not served from the memo
+        with pytest.raises(SipParseError):
+            parse_name_addr("<sip:bob@example.com;tag=1")
 
 
 def test_parameter_count_is_bounded() -> None:

@@ -57,6 +57,7 @@ _NAMES = {"via": "Via", "from": "From", "to": "To", "call-id": "Call-ID", "cseq"
 _ESSENTIAL = ("via", "from", "to", "call-id", "cseq")
 _STRUCTURED = (("Via", parse_via), ("From", parse_name_addr), ("To", parse_name_addr))
 _CSEQ_MAX = 2**31 - 1  # RFC 3261 §8.1.1.5: the sequence number is less than 2**31
+_CSEQ_MEMO_MAX_TEXT = 32
 _STATUS = re.compile(r"[1-6][0-9][0-9]")
 
 
@@ -115,9 +116,15 @@ def _split_lines(head: str) -> list[str]:
     return lines
 
 
-# Memoised: most peers start at a small CSeq and count up by one, so a few values recur.
-@lru_cache(maxsize=256)
 def _parse_cseq(value: str) -> tuple[int, str]:
+    """Memoised: most peers start at a small CSeq and count up by one, so a few values recur.
+    Long values (a long extension method) are not memoised, to bound the memo's size."""
+    if len(value) <= _CSEQ_MEMO_MAX_TEXT:
+        return _parse_cseq_memo(value)
+    return _parse_cseq_text(value)
+
+
+def _parse_cseq_text(value: str) -> tuple[int, str]:
     parts = value.split()
     if len(parts) != 2:
         raise SipParseError("Bad CSeq")
@@ -128,6 +135,9 @@ def _parse_cseq(value: str) -> tuple[int, str]:
     if seq > _CSEQ_MAX or not is_token(method):
         raise SipParseError("Bad CSeq")
     return seq, method
+
+
+_parse_cseq_memo = lru_cache(maxsize=256)(_parse_cseq_text)
 
 
 def _content_length(value: str) -> int:

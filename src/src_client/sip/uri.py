@@ -20,7 +20,7 @@ from .errors import SipParseError
 from .syntax import (
     MAX_PARAMS,
     SIMPLE_PARAMS,
-    TOKEN,
+    TOKEN_CHAR,
     Params,
     find_param,
     format_params,
@@ -46,9 +46,10 @@ _COMMON_SIP = re.compile(
     r"(sips?):(?:([A-Za-z0-9\-_.!~*'()&=+$,/%]+)@)?([A-Za-z0-9\-_.]+)(?::([0-9]{1,5}))?"
     r"((?:;[A-Za-z0-9\-_.!~*'()&=+$,/%:\[\]]*)*)"
 )
-# Likewise for name-addr and Via values: the forms real stacks send, in one regex each.
+# Likewise for name-addr and Via values: the forms real stacks send, in one regex each, with
+# possessive quantifiers for the reason given at SIMPLE_PARAMS.
 _COMMON_NAME_ADDR = re.compile(
-    rf'(?:"([^"\\]*)" ?|({TOKEN}(?: {TOKEN})*) ?)?<([^<>"\s]+)>({SIMPLE_PARAMS})'
+    rf'(?:"([^"\\]*+)" ?|({TOKEN_CHAR}++(?: {TOKEN_CHAR}++)*+) ?)?<([^<>"\s]++)>({SIMPLE_PARAMS})'
 )
 # parse_uri memoises its results (SipUri is immutable): a UA sees the same few URIs (its
 # peers' Contacts, its own targets) over and over, and dialogs then share one object each.
@@ -57,7 +58,7 @@ _URI_MEMO_SIZE = 2048
 _URI_MEMO_MAX_TEXT = 256
 _NAME_ADDR_MEMO_SIZE = 512
 _COMMON_VIA = re.compile(
-    rf"SIP/2\.0/([A-Za-z]+) ([A-Za-z0-9\-_.]+|\[[0-9A-Fa-f:.]+\])(?::([0-9]{{1,5}}))?"
+    rf"SIP/2\.0/([A-Za-z]++) ([A-Za-z0-9\-_.]++|\[[0-9A-Fa-f:.]++\])(?::([0-9]{{1,5}}+))?+"
     rf"({SIMPLE_PARAMS})"
 )
 
