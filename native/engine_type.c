@@ -174,13 +174,28 @@ static PyObject *addr_tuple(const sc_addr *a)
     return Py_BuildValue("(si)", host, sc_addr_port(a));
 }
 
-static PyObject *engine_leg_stats(EngineObject *self, PyObject *args)
+/* The leg (fork) named by a method's single id argument, or NULL with an exception set. */
+static sc_leg *leg_arg(EngineObject *self, PyObject *args)
 {
     unsigned long long id;
     if (!PyArg_ParseTuple(args, "K", &id))
         return NULL;
     sc_engine *eng = open_engine(self);
-    sc_leg *leg = eng ? get_leg(eng, id) : NULL;
+    return eng ? get_leg(eng, id) : NULL;
+}
+
+static sc_fork *fork_arg(EngineObject *self, PyObject *args)
+{
+    unsigned long long id;
+    if (!PyArg_ParseTuple(args, "K", &id))
+        return NULL;
+    sc_engine *eng = open_engine(self);
+    return eng ? get_fork(eng, id) : NULL;
+}
+
+static PyObject *engine_leg_stats(EngineObject *self, PyObject *args)
+{
+    sc_leg *leg = leg_arg(self, args);
     if (!leg)
         return NULL;
     pthread_mutex_lock(&leg->worker->lock);
@@ -198,11 +213,7 @@ static PyObject *engine_leg_stats(EngineObject *self, PyObject *args)
 
 static PyObject *engine_leg_close(EngineObject *self, PyObject *args)
 {
-    unsigned long long id;
-    if (!PyArg_ParseTuple(args, "K", &id))
-        return NULL;
-    sc_engine *eng = open_engine(self);
-    sc_leg *leg = eng ? get_leg(eng, id) : NULL;
+    sc_leg *leg = leg_arg(self, args);
     if (!leg)
         return NULL;
     sc_worker *w = leg->worker;
@@ -435,11 +446,7 @@ static PyObject *engine_fork_set_paused(EngineObject *self, PyObject *args)
 
 static PyObject *engine_fork_stats(EngineObject *self, PyObject *args)
 {
-    unsigned long long id;
-    if (!PyArg_ParseTuple(args, "K", &id))
-        return NULL;
-    sc_engine *eng = open_engine(self);
-    sc_fork *f = eng ? get_fork(eng, id) : NULL;
+    sc_fork *f = fork_arg(self, args);
     if (!f)
         return NULL;
     pthread_mutex_lock(&f->leg->worker->lock);
@@ -453,11 +460,7 @@ static PyObject *engine_fork_stats(EngineObject *self, PyObject *args)
 
 static PyObject *engine_fork_remove(EngineObject *self, PyObject *args)
 {
-    unsigned long long id;
-    if (!PyArg_ParseTuple(args, "K", &id))
-        return NULL;
-    sc_engine *eng = open_engine(self);
-    sc_fork *f = eng ? get_fork(eng, id) : NULL;
+    sc_fork *f = fork_arg(self, args);
     if (!f)
         return NULL;
     sc_worker *w = f->leg->worker;
