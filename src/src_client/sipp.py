@@ -171,10 +171,22 @@ class SippRun:
         return cmd
 
     async def start(self) -> None:
+        """Start SIPp; a port we picked ourselves may be taken by someone else between the
+        check and SIPp's bind, so a server that does not come up gets two more fresh ports."""
         if not sipp_available():
             raise SippError("sipp is not installed (Debian package sip-tester)")
-        if self.port == 0:
-            self.port = free_port(self.host)
+        chosen = self.port == 0
+        for attempt in range(3 if chosen else 1):
+            if chosen:
+                self.port = free_port(self.host)
+            try:
+                await self._spawn()
+                return
+            except SippError:
+                if attempt == 2 or not chosen:
+                    raise
+
+    async def _spawn(self) -> None:
         self._dir = Path(tempfile.mkdtemp(prefix="sipp-"))
         self._started = time.monotonic()
         self._proc = await asyncio.create_subprocess_exec(
