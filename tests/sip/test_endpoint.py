@@ -250,9 +250,14 @@ async def test_unreachable_tcp_target_raises_transport_error() -> None:
 
 async def test_large_request_switches_to_tcp(pair: tuple[SipEndpoint, SipEndpoint]) -> None:
     uac, _ = pair
-    uas = SipEndpoint(FAST)
-    udp = await uas.listen("udp", "127.0.0.1", 0)
-    await uas.listen("tcp", "127.0.0.1", udp.port)  # SIP serves both on one port number
+    for _ in range(10):  # SIP serves UDP and TCP on one port number: find one free for both
+        uas = SipEndpoint(FAST)
+        udp = await uas.listen("udp", "127.0.0.1", 0)
+        try:
+            await uas.listen("tcp", "127.0.0.1", udp.port)
+            break
+        except OSError:  # that number is some TCP socket's ephemeral port right now
+            await uas.close()
     transports: list[str] = []
 
     async def answer(stx: ServerTransaction) -> None:
