@@ -1,6 +1,7 @@
 """In-band DTMF suppression (native/dtmf.c) through its Python type InbandDtmfFilter.
 
-Signals are generated with numpy and companded by an independent numpy G.711 codec. The
+Signals are generated with numpy and companded by the project's numpy G.711 codec
+(src_client.audio.g711), which shares nothing with the C one under test. The
 filter decides per packet with no look-ahead, so a tone that starts in the last 5 ms (40
 samples) of a packet leaks that much before being cut; the assertions allow exactly that and
 check that no DTMF receiver could recover a digit from what is left.
@@ -18,6 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from src_client._engine import InbandDtmfFilter
+from src_client.audio import g711
 
 Signal = npt.NDArray[np.float64]
 Codes = npt.NDArray[np.uint8]
@@ -35,40 +37,18 @@ HANGOVER = 2
 # ------------------------------------------------------------------ numpy G.711 codec
 
 
-def ulaw_encode(x: Signal) -> Codes:
-    s = np.clip(np.round(x), -32768, 32767).astype(np.int64)
-    sign = np.where(s < 0, 0x80, 0)
-    mag = np.minimum(np.abs(s), 32635) + 0x84
-    exp = np.floor(np.log2(mag)).astype(np.int64) - 7
-    man = (mag >> (exp + 3)) & 0x0F
-    code: npt.NDArray[np.int64] = ~(sign | (exp << 4) | man) & 0xFF
-    return code.astype(np.uint8)
+def _encoder(payload_type: int) -> Callable[[Signal], Codes]:
+    def encode(x: Signal) -> Codes:
+        return np.frombuffer(g711.encode(np.round(x), payload_type), dtype=np.uint8).copy()
+
+    return encode
 
 
-def ulaw_decode(b: Codes) -> Signal:
-    u = ~b.astype(np.int64) & 0xFF
-    exp, man = (u >> 4) & 7, u & 0x0F
-    mag = (((man << 3) + 0x84) << exp) - 0x84
-    return np.where(u & 0x80, -mag, mag).astype(np.float64)
+def _decoder(payload_type: int) -> Callable[[Codes], Signal]:
+    def decode(b: Codes) -> Signal:
+        return g711.decode(b.astype(np.uint8), payload_type).astype(np.float64)
 
-
-def alaw_encode(x: Signal) -> Codes:
-    s = np.clip(np.round(x), -32768, 32767).astype(np.int64) >> 3
-    mask = np.where(s >= 0, 0xD5, 0x55)
-    s = np.where(s >= 0, s, -s - 1)
-    seg = np.where(s < 32, 0, np.floor(np.log2(np.maximum(s, 1))).astype(np.int64) - 4)
-    man = np.where(seg < 2, s >> 1, s >> np.clip(seg, 0, 7)) & 0x0F
-    code = np.where(seg >= 8, 0x7F, (np.minimum(seg, 7) << 4) | man)
-    return ((code ^ mask) & 0xFF).astype(np.uint8)
-
-
-def alaw_decode(b: Codes) -> Signal:
-    a = b.astype(np.int64) ^ 0x55
-    seg = (a & 0x70) >> 4
-    t = (a & 0x0F) << 4
-    t = np.where(seg == 0, t + 8, np.where(seg == 1, t + 0x108,
-                                           (t + 0x108) << np.maximum(seg - 1, 0)))
-    return np.where(a & 0x80, t, -t).astype(np.float64)
+    return decode
 
 
 @dataclass(frozen=True)
@@ -79,7 +59,7 @@ class Codec:
     silence: int
 
 
-CODECS = [Codec(0, ulaw_encode, ulaw_decode, 0xFF), Codec(8, alaw_encode, alaw_decode, 0xD5)]
+CODECS = [Codec(pt, _encoder(pt), _decoder(pt), silence) for pt, silence in ((0, 0xFF), (8, 0xD5))]
 
 
 def test_numpy_codec_round_trips() -> None:
