@@ -10,9 +10,8 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from src_client.audio import g711
+from src_client.callgen import speech_like
 
 FRAME = 160  # 20 ms at 8 kHz
 TELEPHONE_EVENT = 101
@@ -27,16 +26,6 @@ class Stream:
     dtmf_packets: int
 
 
-def speech_like(seconds: float, seed: int) -> np.ndarray:
-    """Harmonics with a moving pitch plus noise: any misplaced sample shows, no DTMF pair."""
-    rng = np.random.default_rng(seed)
-    t = np.arange(int(8000 * seconds)) / 8000
-    pitch = 140 + 30 * np.sin(2 * np.pi * 0.7 * t) + 20 * seed
-    phase = 2 * np.pi * np.cumsum(pitch) / 8000
-    signal = sum(np.sin(k * phase) / k for k in range(1, 6)) * 4000
-    return (signal + rng.normal(0, 200, len(t))).astype(np.int16)
-
-
 def write_pcap(
     path: Path,
     *,
@@ -48,7 +37,7 @@ def write_pcap(
 ) -> Stream:
     """One RTP stream at 20 ms pace; with ``dtmf_every`` an RFC 4733 event for digit 5 is
     sent after every n-th audio packet (same SSRC and sequence space, RFC 4733 §2.1)."""
-    audio = g711.encode(speech_like(seconds, seed), payload_type)
+    audio = g711.encode(speech_like(seconds, seed=seed, pitch=120 + 20 * seed), payload_type)
     frames = len(audio) // FRAME
     records = []
     seq = 1000

@@ -23,6 +23,7 @@ from aiohttp import web
 from twilio.request_validator import RequestValidator
 
 from src_client.audio import g711
+from src_client.callgen import speech_like
 from src_client.certs import CertificateFiles, write_self_signed
 from src_client.media import Engine, Leg
 from src_client.sdp import Codec
@@ -143,17 +144,6 @@ def _rtp(payload_type: int, seq: int, timestamp: int, ssrc: int) -> bytes:
     return struct.pack("!BBHII", 0x80, payload_type, seq & 0xFFFF, timestamp, ssrc)
 
 
-def _speech_like(seconds: float, seed: int) -> bytes:
-    """A few harmonics with a moving pitch: varied enough that any misplaced sample shows."""
-    rng = np.random.default_rng(seed)
-    t = np.arange(int(8000 * seconds)) / 8000
-    pitch = 140 + 30 * np.sin(2 * np.pi * 0.7 * t)
-    phase = 2 * np.pi * np.cumsum(pitch) / 8000
-    signal = sum(np.sin(k * phase) / k for k in range(1, 6)) * 4000
-    signal = signal + rng.normal(0, 200, len(t))
-    return g711.encode(signal.astype(np.int16), g711.PCMU)
-
-
 class MakeRig(Protocol):
     async def __call__(
         self,
@@ -253,7 +243,8 @@ def _wav(recording: Recording, label: str) -> np.ndarray:
 async def _record(
     rig: Rig, callbacks: CallbackSink, *, seconds: float = 1.0, dtmf_every: int = 0
 ) -> tuple[Recording, bytes, bytes]:
-    caller_pcm, callee_pcm = _speech_like(seconds, 1), _speech_like(seconds, 2)
+    caller_pcm = g711.encode(speech_like(seconds, seed=1), g711.PCMU)
+    callee_pcm = g711.encode(speech_like(seconds, seed=2, pitch=200), g711.PCMU)
     resource = rig.service.create(
         rig.call,
         connector_name="srs1",
