@@ -9,6 +9,7 @@ callback (``siprec-started`` or ``siprec-error``, then ``siprec-stopped``).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -107,8 +108,7 @@ class SiprecService:
 
     def media_totals(self) -> MediaTotals:
         """Packets, octets and DTMF removed by every fork, finished and live."""
-        totals = MediaTotals()
-        totals.add(self.counters.media)
+        totals = dataclasses.replace(self.counters.media)
         for session in self._sessions.values():
             totals.add(session.media_now())
         return totals

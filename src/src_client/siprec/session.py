@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import dataclasses
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -103,15 +104,16 @@ class MediaTotals:
     dtmf_dropped: int = 0
     inband_dtmf_frames: int = 0
 
-    def add(self, stats: ForkStats | MediaTotals) -> None:
-        if isinstance(stats, MediaTotals):
-            packets, octets = stats.packets, stats.octets
-        else:
-            packets, octets = stats.packets_out, stats.bytes_out
-        self.packets += packets
-        self.octets += octets
-        self.dtmf_dropped += stats.dtmf_dropped
-        self.inband_dtmf_frames += stats.inband_dtmf_frames
+    @classmethod
+    def of(cls, stats: ForkStats) -> MediaTotals:
+        return cls(stats.packets_out, stats.bytes_out, stats.dtmf_dropped,
+                   stats.inband_dtmf_frames)
+
+    def add(self, other: MediaTotals) -> None:
+        self.packets += other.packets
+        self.octets += other.octets
+        self.dtmf_dropped += other.dtmf_dropped
+        self.inband_dtmf_frames += other.inband_dtmf_frames
 
 
 class SessionState(StrEnum):
@@ -218,10 +220,9 @@ class RecordingSession:
 
     def media_now(self) -> MediaTotals:
         """What this session's forks have sent so far, live forks included."""
-        totals = MediaTotals()
-        totals.add(self.media)
+        totals = dataclasses.replace(self.media)
         for fork in self._forks.active.values():
-            totals.add(fork.stats())
+            totals.add(MediaTotals.of(fork.stats()))
         return totals
 
     async def stop(self) -> None:
@@ -490,7 +491,7 @@ class RecordingSession:
 
     async def _teardown(self) -> None:
         for fork in self._forks.active.values():
-            self.media.add(fork.stats())
+            self.media.add(MediaTotals.of(fork.stats()))
             fork.remove()
         for leg in self._forks.reserved.values():
             leg.close()
