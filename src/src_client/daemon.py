@@ -30,7 +30,7 @@ from src_client.siprec.health import HealthMonitor
 from src_client.siprec.service import Alert, SiprecService
 from src_client.siprec.session import RecordedCall, SessionContext
 from src_client.store import AlertRecord, CallRecord, SqliteStore
-from src_client.webhooks import WebhookFailure, WebhookSender
+from src_client.webhooks import WebhookSender
 
 log = logging.getLogger("src_client.daemon")
 
@@ -69,7 +69,7 @@ class Daemon:
                       user_agent=config.sip.user_agent),
             tls_client_context=self._tls_client_context(),
         )  # fmt: skip
-        self.webhooks = WebhookSender(on_failure=self._webhook_failed)
+        self.webhooks = WebhookSender()  # it logs every delivery given up on
         self._tokens = {a.sid: a.auth_token for a in config.accounts}
         connectors = self._connectors()
         sip_host = config.sip.advertise or config.sip.listen[0].host
@@ -189,10 +189,6 @@ class Daemon:
 
     def _siprec_alert(self, alert: Alert) -> None:
         self.store.add_alert(AlertRecord.from_siprec_alert(alert))
-
-    def _webhook_failed(self, failure: WebhookFailure) -> None:
-        log.warning("callback to %s failed after %d attempts: %s", failure.url,
-                    failure.attempts, failure.error)  # fmt: skip
 
     def _call_error(self, call: Call, error: Exception) -> None:
         """What went wrong on a call (bad TwiML, a failed webhook) becomes a Debugger alert;
