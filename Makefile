@@ -1,5 +1,5 @@
 # src-client: every target installs what it needs (Debian packages, a pinned .venv,
-# the C engine) and is a no-op for parts already in place.
+# the C engine, the compiled SIP core) and is a no-op for parts already in place.
 
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -7,11 +7,12 @@ VENV := .venv
 PY := $(VENV)/bin/python
 APT_PACKAGES := sip-tester tshark libssl-dev pkg-config gcc make
 NATIVE := $(wildcard native/*.c native/*.h)
+SIP_SOURCES := $(wildcard src/src_client/sip/*.py)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: run test bench lint install deps clean
 
-install: $(VENV)/.deps src/src_client/.engine-built
+install: $(VENV)/.deps src/src_client/.built
 
 # Debian packages, installed only when one is missing.
 .apt-ok: Makefile
@@ -32,10 +33,12 @@ $(VENV)/.deps: requirements.lock pyproject.toml .apt-ok
 	@$(PY) -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
 	@touch $@
 
-# The C engine, rebuilt in place when a native source changes.
-src/src_client/.engine-built: $(VENV)/.deps setup.py $(NATIVE)
-	@if [ -n "$(NATIVE)" ]; then echo "==> building native engine"; $(PY) setup.py -q build_ext --inplace 2>&1 | grep -v '^running\|^copying' || true; \
-	  $(PY) -c 'import src_client._engine' || exit 1; fi
+# The C engine and the mypyc-compiled SIP core, rebuilt in place when a source changes
+# (until then src_client.sip runs its sources: see src/src_client/sip/compiled.py).
+src/src_client/.built: $(VENV)/.deps setup.py $(NATIVE) $(SIP_SOURCES)
+	@echo "==> building the C engine and the compiled SIP core"
+	@$(PY) setup.py -q build_ext --inplace 2>&1 | grep -v '^running\|^copying\|^creating\|^gcc\|^x86_64' || true
+	@$(PY) -c 'import src_client._engine, src_client.sip as s; assert s.MODE == "compiled", s.MODE' || exit 1
 	@touch $@
 
 run: install
@@ -52,4 +55,5 @@ lint: install
 	@$(VENV)/bin/mypy --strict src
 
 clean:
-	rm -rf build $(VENV) .apt-ok src/src_client/.engine-built src/src_client/_engine*.so
+	rm -rf build $(VENV) .apt-ok src/src_client/.built src/*.so src/src_client/*.so \
+	  src/src_client/sip/*.so src/src_client/sip/compiled.json

@@ -1,5 +1,10 @@
 """Our SIP stack: sans-IO message, transaction and dialog layers with an asyncio adapter."""
 
+from .compiled import choose
+
+#: "compiled" or "interpreted": decided before any module below is imported (see compiled.py)
+MODE = choose()
+
 from .auth import (
     Challenge,
     DigestCredentials,

@@ -107,6 +107,13 @@ class Headers:
         self._first: dict[str, str] | None = None
 
     @classmethod
+    def _of(cls, items: list[tuple[str, str, str]]) -> Headers:
+        """Adopt ``items`` as they are: for callers that checked or built them."""
+        headers = cls()
+        headers._items = items
+        return headers
+
+    @classmethod
     def canonical(cls, items: list[tuple[str, str, str]]) -> Headers:
         """Build from ``(lookup key, canonical name, value)`` triples whose names are the
         stack's own constants, so only the values are checked (for CR/LF, in one scan).
@@ -115,11 +122,7 @@ class Headers:
         if "\r" in values or "\n" in values:
             name = next(n for _, n, v in items if "\r" in v or "\n" in v)
             raise ValueError(f"line break in the value of SIP header {name!r}")
-        headers = cls.__new__(cls)
-        headers._items = items
-        headers._cache = {}
-        headers._first = None
-        return headers
+        return cls._of(items)
 
     @classmethod
     def parse_lines(
@@ -165,11 +168,7 @@ class Headers:
             append((known[0], known[1], value.strip()))
             if len(items) > max_headers:  # checked as we go: stop work on a flood early
                 raise SipParseError("Too Many Headers")
-        headers = cls.__new__(cls)
-        headers._items = items
-        headers._cache = {}
-        headers._first = None
-        return headers
+        return cls._of(items)
 
     def _changed(self) -> None:
         self._cache.clear()
@@ -276,8 +275,7 @@ class Headers:
     __hash__ = None  # type: ignore[assignment]
 
     def copy(self) -> Headers:
-        clone = Headers.__new__(Headers)
-        clone._items = list(self._items)
+        clone = Headers._of(list(self._items))
         clone._cache = dict(self._cache)
         clone._first = self._first
         return clone

@@ -107,7 +107,7 @@ def build_multipart(parts: Sequence[BodyPart], boundary: str | None = None) -> t
     """Serialise parts; return (body, Content-Type value). A generated boundary is checked
     against every part so it cannot occur inside one (RFC 2046 §5.1.1)."""
     encoded = [
-        b"".join(f"{name}: {value}\r\n".encode() for name, value in part.headers)
+        b"".join([f"{name}: {value}\r\n".encode() for name, value in part.headers])
         + b"\r\n"
         + part.body
         for part in parts

@@ -1,0 +1,78 @@
+"""The SIP modules that setup.py compiles with mypyc, and the guard against a stale build.
+
+The sans-IO core is compiled from its own typed sources (no second implementation): the same
+code takes about a third less CPU per call set-up (docs/benchmarks.md). Python imports an
+extension module in preference to its source, so after an edit to, say, ``core.py`` without a
+rebuild it would silently run the old code. setup.py therefore records the digest of every
+source it compiled (``compiled.json``); when the sources no longer match that record, or
+``SRC_CLIENT_INTERPRETED=1`` is set (debuggers, coverage), the package imports the sources.
+
+The package calls choose() before it imports anything else; this module imports only the
+standard library, so setup.py can read MODULES and source_digests() from it as well.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.abc
+import importlib.machinery
+import importlib.util
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from types import ModuleType
+
+#: Leaf first. The asyncio adapters (endpoint, transport, resolver) stay interpreted: they
+#: subclass asyncio classes and spend their time in the event loop, not in Python code.
+MODULES = ("errors", "syntax", "headers", "uri", "message", "multipart", "timers",
+           "transaction", "dialog", "session_timer", "core")  # fmt: skip
+RECORD = Path(__file__).with_name("compiled.json")
+_PACKAGE = __name__.rpartition(".")[0]
+
+
+def source_digests(directory: Path = Path(__file__).parent) -> dict[str, str]:
+    """SHA-256 of each compiled module's source: what setup.py records when it compiles."""
+    return {
+        name: hashlib.sha256((directory / f"{name}.py").read_bytes()).hexdigest()
+        for name in MODULES
+    }
+
+
+def build_is_current(directory: Path = Path(__file__).parent) -> bool:
+    """True when every compiled module is there and was built from the sources as they are."""
+    suffixes = importlib.machinery.EXTENSION_SUFFIXES
+    if not all(any((directory / f"{name}{suffix}").exists() for suffix in suffixes)
+               for name in MODULES):  # fmt: skip
+        return False
+    try:
+        recorded = json.loads((directory / RECORD.name).read_text(encoding="ascii"))
+    except (OSError, ValueError):
+        return False
+    return bool(recorded == source_digests(directory))
+
+
+class _SourceFinder(importlib.abc.MetaPathFinder):
+    """Finds the compiled modules' ``.py`` files ahead of their extension modules."""
+
+    def find_spec(
+        self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
+    ) -> importlib.machinery.ModuleSpec | None:
+        package, _, name = fullname.rpartition(".")
+        if package != _PACKAGE or name not in MODULES:
+            return None
+        return importlib.util.spec_from_file_location(
+            fullname, Path(__file__).with_name(f"{name}.py")
+        )
+
+
+def choose() -> str:
+    """Make the package import its sources unless a current compiled build exists; returns
+    ``"compiled"`` or ``"interpreted"`` (logged by the daemon, printed by the benchmarks)."""
+    if not os.environ.get("SRC_CLIENT_INTERPRETED") and build_is_current():
+        return "compiled"
+    if not any(isinstance(finder, _SourceFinder) for finder in sys.meta_path):
+        sys.meta_path.insert(0, _SourceFinder())
+    return "interpreted"
+
