@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import importlib.machinery
 import json
 import os
@@ -11,7 +12,13 @@ from pathlib import Path
 
 import src_client.sip as sip
 import src_client.sip.core as core
-from src_client.sip.compiled import MODULES, RECORD, build_is_current, source_digests
+from src_client.sip.compiled import (
+    MODULES,
+    RECORD,
+    _SourceFinder,
+    build_is_current,
+    source_digests,
+)
 
 EXTENSION = importlib.machinery.EXTENSION_SUFFIXES[0]
 
@@ -62,3 +69,19 @@ def test_the_environment_forces_the_sources() -> None:
                          check=True).stdout.split()  # fmt: skip
     assert out[0] == "interpreted"
     assert out[1].endswith("core.py") and out[2].endswith("headers.py")
+
+
+def test_the_finder_puts_sources_before_extensions_except_for_a_current_build() -> None:
+    """A left-over extension of a module no longer compiled, or a stale build of one that is,
+    must never shadow its source."""
+    compiled = _SourceFinder(MODULES)
+    spec = compiled.find_spec("src_client.sip.transport", None)
+    assert spec is not None and spec.origin is not None and spec.origin.endswith("transport.py")
+    assert compiled.find_spec("src_client.sip.core", None) is None  # the extension loads
+    interpreted = _SourceFinder(())
+    spec = interpreted.find_spec("src_client.sip.core", None)
+    assert spec is not None and spec.origin is not None and spec.origin.endswith("core.py")
+    assert interpreted.find_spec("src_client.api.app", None) is None  # other packages: untouched
+    for name in ("transport", "resolver", "auth"):
+        module = importlib.import_module(f"src_client.sip.{name}")
+        assert module.__file__ is not None and module.__file__.endswith(f"{name}.py")

@@ -24,10 +24,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
 
-#: Leaf first. The asyncio adapters (endpoint, transport, resolver) stay interpreted: they
-#: subclass asyncio classes and spend their time in the event loop, not in Python code.
+#: Leaf first. transport.py stays interpreted (its classes subclass asyncio's protocols, which
+#: mypyc cannot compile), as do auth.py and resolver.py (a few calls per set-up at most).
 MODULES = ("errors", "syntax", "headers", "uri", "message", "multipart", "timers",
-           "transaction", "dialog", "session_timer", "core")  # fmt: skip
+           "transaction", "dialog", "session_timer", "core", "endpoint")  # fmt: skip
 RECORD = Path(__file__).with_name("compiled.json")
 _PACKAGE = __name__.rpartition(".")[0]
 
@@ -54,25 +54,27 @@ def build_is_current(directory: Path = Path(__file__).parent) -> bool:
 
 
 class _SourceFinder(importlib.abc.MetaPathFinder):
-    """Finds the compiled modules' ``.py`` files ahead of their extension modules."""
+    """Finds the package's ``.py`` files ahead of extension modules, except for the modules
+    in ``compiled``: a stale build, or a left-over extension of a module no longer compiled,
+    is never imported."""
+
+    def __init__(self, compiled: tuple[str, ...]) -> None:
+        self.compiled = compiled
 
     def find_spec(
         self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
     ) -> importlib.machinery.ModuleSpec | None:
         package, _, name = fullname.rpartition(".")
-        if package != _PACKAGE or name not in MODULES:
+        source = Path(__file__).with_name(f"{name}.py")
+        if package != _PACKAGE or name in self.compiled or not source.exists():
             return None
-        return importlib.util.spec_from_file_location(
-            fullname, Path(__file__).with_name(f"{name}.py")
-        )
+        return importlib.util.spec_from_file_location(fullname, source)
 
 
 def choose() -> str:
     """Make the package import its sources unless a current compiled build exists; returns
     ``"compiled"`` or ``"interpreted"`` (logged by the daemon, printed by the benchmarks)."""
-    if not os.environ.get("SRC_CLIENT_INTERPRETED") and build_is_current():
-        return "compiled"
-    if not any(isinstance(finder, _SourceFinder) for finder in sys.meta_path):
-        sys.meta_path.insert(0, _SourceFinder())
-    return "interpreted"
-
+    compiled = not os.environ.get("SRC_CLIENT_INTERPRETED") and build_is_current()
+    sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, _SourceFinder)]
+    sys.meta_path.insert(0, _SourceFinder(MODULES if compiled else ()))
+    return "compiled" if compiled else "interpreted"
