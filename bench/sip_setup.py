@@ -94,10 +94,11 @@ async def sipp_baseline(plan: Plan, sipp_cpu: int | None, uac_cpu: int | None) -
 
 
 class Caller:
-    """Our UAC: ``IN_FLIGHT`` workers, each placing calls back to back."""
+    """Our UAC: ``in_flight`` workers, each placing calls back to back."""
 
-    def __init__(self, endpoint: SipEndpoint, port: int) -> None:
+    def __init__(self, endpoint: SipEndpoint, port: int, in_flight: int = IN_FLIGHT) -> None:
         self.endpoint = endpoint
+        self.in_flight = in_flight
         self.target = parse_uri(f"sip:service@127.0.0.1:{port}")
         self.to = parse_name_addr(f"<{self.target}>")
         self.from_ = parse_name_addr("<sip:bench@127.0.0.1>")
@@ -137,7 +138,7 @@ class Caller:
                 await self.full_call()
                 done += 1
 
-        await asyncio.gather(*(worker() for _ in range(min(IN_FLIGHT, calls))))
+        await asyncio.gather(*(worker() for _ in range(min(self.in_flight, calls))))
         return done
 
 

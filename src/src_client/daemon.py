@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 
+from src_client import sip
 from src_client.api.app import create_app
 from src_client.api.control import Redirect
 from src_client.calls.b2bua import CallManager, CallOptions
@@ -107,7 +108,8 @@ class Daemon:
                 ssl_context=server_tls if spec.transport == "tls" else None,
             )  # fmt: skip
             log.info("sip listening", extra={"transport": address.transport,
-                                             "address": f"{address.host}:{address.port}"})
+                                             "address": f"{address.host}:{address.port}",
+                                             "sip_core": sip.MODE})  # fmt: skip
         await self.calls.start()
         self.health.start()
         app = create_app(

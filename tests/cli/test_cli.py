@@ -12,6 +12,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from src_client import sip
+
 ACCOUNT = "AC0123456789abcdef0123456789abcdef"
 
 
@@ -107,6 +109,8 @@ def test_serve_runs_reloads_on_sighup_and_stops_on_sigterm(tmp_path: Path) -> No
         env={**os.environ, "TEST_TOKEN": "t0k3n", "PYTHONUNBUFFERED": "1"},
     )
     try:
+        sip_line = _wait_line(process, "sip listening")
+        assert sip_line["sip_core"] == sip.MODE  # the daemon says which SIP core it runs
         api = _wait_line(process, "api listening")
         base = f"http://{api['address']}"
         with urllib.request.urlopen(f"{base}/healthz", timeout=5) as response:
