@@ -14,7 +14,7 @@ import dns.rdatatype
 import dns.resolver
 import pytest
 
-from src_client.sip.resolver import ResolutionError, _Srv, _srv_order, resolve
+from src_client.sip.resolver import ResolutionError, _Srv, _srv_order, resolve, resolve_literal
 from src_client.sip.transport import Address
 from src_client.sip.uri import parse_uri
 
@@ -99,6 +99,13 @@ async def test_ip_literals_short_circuit_dns(uri: str, expected: Address) -> Non
     addresses, resolver = await run(uri)
     assert addresses == [expected]
     assert resolver.queries == []
+    assert resolve_literal(parse_uri(uri)) == [expected]  # the same answer without a coroutine
+
+
+def test_host_names_are_not_literals() -> None:
+    assert resolve_literal(parse_uri("sip:bob@example.com:5099")) is None
+    with pytest.raises(ResolutionError):
+        resolve_literal(parse_uri("tel:+15551234567"))
 
 
 async def test_explicit_port_skips_naptr_and_srv() -> None:

@@ -404,7 +404,7 @@ class UserAgentCore:
 
     def new_branch(self) -> str:
         self._branch_seq += 1
-        return f"{self._branch_prefix}{self._branch_seq:x}"
+        return f"{self._branch_prefix}{self._branch_seq}"
 
     def via(self, transport: str, branch: str) -> str:
         local = self.local_addresses.get(transport)

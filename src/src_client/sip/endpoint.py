@@ -44,7 +44,7 @@ from .dialog import Dialog as CoreDialog
 from .dialog import DialogState
 from .errors import SipError
 from .message import Request, Response
-from .resolver import resolve
+from .resolver import resolve, resolve_literal
 from .timers import TimerConfig
 from .transaction import (
     ClientTransaction,
@@ -418,7 +418,8 @@ class SipEndpoint:
         credentials: DigestCredentials | None,
         retried: set[int],
     ) -> tuple[Response, CoreDialog | None]:
-        candidates = [destination] if destination is not None else await self._resolve(target)
+        candidates = [destination] if destination is not None else (
+            self._literal(target) or await self._resolve(target))  # fmt: skip
         error: SipError | None = None
         for address in candidates:
             while True:
@@ -456,6 +457,13 @@ class SipEndpoint:
             return self.core.contact(address.transport, user, params)
         except NoTransport as exc:
             raise SipTransportError(str(exc)) from None
+
+    @staticmethod
+    def _literal(target: SipUri) -> list[Address] | None:
+        try:
+            return resolve_literal(target)
+        except SipError as exc:
+            raise SipTransportError(f"cannot resolve {target}: {exc}") from None
 
     async def _resolve(self, target: SipUri) -> list[Address]:
         try:

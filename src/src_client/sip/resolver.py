@@ -24,7 +24,7 @@ from .errors import SipError
 from .transport import DEFAULT_PORTS, Address
 from .uri import SipUri
 
-__all__ = ["ResolutionError", "resolve"]
+__all__ = ["ResolutionError", "resolve", "resolve_literal"]
 
 # RFC 3263 §4.1 service field of NAPTR records -> our transport name
 _NAPTR_SERVICES: Final = {"SIP+D2U": "udp", "SIP+D2T": "tcp", "SIPS+D2T": "tls"}
@@ -63,25 +63,19 @@ async def resolve(
     system's DNS is used, and the hosts file as a last resort for A/AAAA (so ``localhost``
     and lab names work).  Raises ``ResolutionError`` when nothing usable is found.
     """
-    if uri.scheme not in ("sip", "sips"):
-        raise ResolutionError(f"cannot route a {uri.scheme}: URI")
-    secure = uri.scheme == "sips"
-    target = (uri.param("maddr") or uri.host).strip("[]")
-    literal = _is_ip(target)
-    server_name = None if literal else target.rstrip(".")
-    transport = _transport_param(uri, secure)
+    literal = resolve_literal(uri)
+    if literal is not None:
+        return literal
+    secure, target, transport = _target(uri)
+    server_name = target.rstrip(".")
     dns_resolver = resolver or dns.asyncresolver.get_default_resolver()
     hosts_fallback = resolver is None
 
-    if literal or uri.port is not None:
-        # §4.1: a numeric address or an explicit port picks UDP (sip) / TLS (sips) by default;
-        # §4.2: the port is the explicit one or the transport's default, no SRV.
+    if uri.port is not None:
+        # §4.2: an explicit port: A/AAAA only, no SRV; UDP (sip) / TLS (sips) by default
         chosen = transport or ("tls" if secure else "udp")
-        port = uri.port or DEFAULT_PORTS[chosen]
-        if literal:
-            return [_address(chosen, target, port, server_name)]
         ips = await _addresses(dns_resolver, target, hosts_fallback)
-        return _require([_address(chosen, ip, port, server_name) for ip in ips], uri)
+        return _require([_address(chosen, ip, uri.port, server_name) for ip in ips], uri)
 
     if transport is not None:
         services = [(transport, _SRV_PREFIX[transport] + target)]
@@ -103,6 +97,28 @@ async def resolve(
     chosen = transport or ("tls" if secure else "udp")
     ips = await _addresses(dns_resolver, target, hosts_fallback)
     return _require([_address(chosen, ip, DEFAULT_PORTS[chosen], server_name) for ip in ips], uri)
+
+
+def resolve_literal(uri: SipUri) -> list[Address] | None:
+    """The one candidate for a URI whose host (or ``maddr``) is an IP address, None when DNS
+    is needed. §4.1/§4.2: the transport is UDP (sip) or TLS (sips) unless ``;transport=``
+    says otherwise, the port the explicit one or the transport's default. Synchronous, so the
+    endpoint places calls to IP literals without a coroutine for the lookup."""
+    secure, target, transport = _target(uri)
+    if not _is_ip(target):
+        return None
+    chosen = transport or ("tls" if secure else "udp")
+    return [_address(chosen, target, uri.port or DEFAULT_PORTS[chosen], None)]
+
+
+def _target(uri: SipUri) -> tuple[bool, str, str | None]:
+    """(secure, host to look up, transport forced by the URI); ResolutionError when the URI
+    cannot be routed at all."""
+    if uri.scheme not in ("sip", "sips"):
+        raise ResolutionError(f"cannot route a {uri.scheme}: URI")
+    secure = uri.scheme == "sips"
+    target = (uri.param("maddr") or uri.host).strip("[]")
+    return secure, target, _transport_param(uri, secure)
 
 
 def _transport_param(uri: SipUri, secure: bool) -> str | None:
