@@ -245,7 +245,7 @@ async def main() -> None:
     parser.add_argument("--no-pin", action="store_true",
                         help="leave CPU placement to the scheduler (busy shared machines)")
     args = parser.parse_args()
-    plan = Plan(calls=3000, rounds=3, warmup=300, time_limit=25) if args.quick else \
+    plan = Plan(calls=3000, rounds=5, warmup=300, time_limit=25) if args.quick else \
         Plan(calls=10000, rounds=5, warmup=1000, time_limit=60)  # fmt: skip
     our_cpu, sipp_cpu = (None, None) if args.no_pin else pin_cpus()
     log(f"pinned: our process on CPU {our_cpu}, SIPp on CPU {sipp_cpu}; {plan.rounds} rounds "
@@ -265,6 +265,8 @@ async def main() -> None:
     print(json.dumps({
         "setups_per_s": round(rate, 1),
         "setups_per_s_rounds": [round(r.setups_per_s, 1) for r in rounds],
+        # what one core sustains while the VM gets its full share of the host
+        "setups_per_s_best_round": round(rates[-1], 1),
         "bytes_per_dialog": round(heap),
         "rss_bytes_per_dialog": round(rss),
         "sipp_baseline_setups_per_s": round(baseline, 1),

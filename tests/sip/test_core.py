@@ -584,3 +584,79 @@ def test_invite_retransmission_after_the_ack_is_dropped_until_64_t1() -> None:
     net.inject(raw_request("INVITE", branch="z9hG4bKnew", cseq_no=5), C, b)  # new call
     net.inject(raw_request("INVITE"), C, b)  # 64*T1 later: a new request again
     assert len(net.take(b, RequestReceived)) == 2
+
+
+# --- Completed / Confirmed: retransmissions absorbed until Timer D, I, J, K -----------------
+
+
+def test_retransmitted_final_response_to_a_non_invite_is_absorbed_until_timer_k() -> None:
+    net, uac, uas, uac_dialog, _uas_dialog, a, b = established()
+    uac.dialog_request(uac_dialog, "BYE")
+    net.pump()
+    uas.respond(incoming(net, b, "BYE"), 200)
+    net.pump()
+    assert statuses(net, a) == [200]
+    final = net.sent(b, "SIP/2.0 200")[-1].data
+    sent_before = len(net.log)
+    net.inject(final, b, a)  # the same 200 again, at once and just before T4 = 5 s
+    net.now = 4.9
+    net.inject(final, b, a)
+    assert statuses(net, a) == [] and len(net.log) == sent_before  # no event, nothing sent
+    assert uac.transaction_count >= 1  # the BYE's transaction still waits (Timer K)
+    net.run_until(5.1)
+    assert uac.transaction_count == 0
+    net.inject(final, b, a)  # now a stray response: dropped (§17.1.3)
+    assert statuses(net, a) == []
+
+
+def test_retransmitted_non_2xx_is_acked_again_until_timer_d() -> None:
+    net, uac, uas, a, b = pair()
+    invite(net, uac, b)
+    server = incoming(net, b)
+    uas.respond(server, 486)
+    net.pump()
+    assert statuses(net, a) == [486]
+    final = net.sent(b, "SIP/2.0 486")[-1].data
+    (ack,) = net.sent(a, "ACK")
+    net.now = 31.0
+    net.inject(final, b, a)
+    acks = net.sent(a, "ACK")
+    assert len(acks) == 2 and acks[1].data == ack.data  # the very same ACK again
+    assert statuses(net, a) == []
+    net.run_until(33)  # Timer D: 32 s over UDP
+    net.inject(final, b, a)
+    assert len(net.sent(a, "ACK")) == 2
+
+
+def test_retransmitted_request_gets_the_same_final_response_until_timer_j() -> None:
+    net, _uac, uas, _a, b = pair()
+    net.inject(raw_request("OPTIONS"), C, b)
+    uas.respond(incoming(net, b, "OPTIONS"), 200)
+    net.pump()
+    (first,) = net.sent(b, "SIP/2.0 200")
+    net.now = 31.0  # Timer J = 64*T1 = 32 s
+    net.inject(raw_request("OPTIONS"), C, b)
+    again = net.sent(b, "SIP/2.0 200")
+    assert len(again) == 2 and again[1].data == first.data and again[1].dst == first.dst
+    assert net.take(b, RequestReceived) == []
+    net.run_until(32.5)
+    assert uas.transaction_count == 0
+    net.inject(raw_request("OPTIONS"), C, b)  # after Timer J: a new request
+    assert len(incoming(net, b, "OPTIONS").request.headers.get_all("Via")) == 1
+
+
+def test_ack_retransmissions_are_absorbed_in_confirmed_until_timer_i() -> None:
+    net, _uac, uas, _a, b = pair()
+    net.inject(raw_request("INVITE"), C, b)
+    uas.respond(incoming(net, b), 603)
+    net.pump()
+    ack = raw_request("ACK", to_tag=to_header(net.sent(b, "SIP/2.0 603")[0].message).tag or "")
+    net.inject(ack, C, b)
+    assert uas.transaction_count == 1  # Confirmed: waits Timer I = T4 for ACK retransmissions
+    responses = len(net.sent(b, "SIP/2.0"))
+    net.inject(ack, C, b)
+    net.inject(raw_request("INVITE"), C, b)  # a late INVITE retransmission: absorbed too
+    assert len(net.sent(b, "SIP/2.0")) == responses
+    assert net.take(b, RequestReceived) == []
+    net.run_until(5.1)
+    assert uas.transaction_count == 0

@@ -34,6 +34,7 @@ class FakeTU:
         self.responses: list[int] = []
         self.failures: list[Failure] = []
         self.terminated_at: float | None = None
+        self.lingered: tuple[float, bytes | None] | None = None
 
     def send(self, data: bytes, remote: Address) -> None:
         self.sent.append((self.now, data))
@@ -46,6 +47,11 @@ class FakeTU:
 
     def transaction_terminated(self, txn: Transaction) -> None:
         self.terminated_at = self.now
+
+    def linger(self, txn: Transaction, delay: float, now: float, resend: bytes | None) -> None:
+        """Keep the transaction itself waiting, so its Completed/Confirmed behaviour shows."""
+        self.lingered = (delay, resend)
+        self.timers.schedule(now + delay, lambda _: txn.linger_over())
 
     def run_until(self, until: float) -> None:
         """Fire each timer at its own deadline, as a real event loop would."""

@@ -533,7 +533,7 @@ class SipEndpoint:
                                      content_type=content_type)  # fmt: skip
         finally:
             if txn.final_sent:
-                txn.owner = None  # the ServerTransaction refers to it: no cycle left lingering
+                txn.owner = None  # its ServerTransaction refers to it: leave no cycle behind
             self._process()
 
     def _wrap(self, core_dialog: CoreDialog) -> Dialog:
@@ -644,7 +644,6 @@ class SipEndpoint:
                     owner.on_provisional(event.response)
             else:
                 owner.future.set_result((event.response, event.dialog))
-                event.transaction.owner = None  # lingering for retransmissions, it keeps none
         elif isinstance(event, RequestReceived):
             self._request_received(event.transaction, event.dialog)
         elif isinstance(event, TransactionFailed):
@@ -657,7 +656,6 @@ class SipEndpoint:
                     error = SipTransportError(f"{request.method} to {event.transaction.remote}"
                                               " could not be sent")  # fmt: skip
                 owner.future.set_exception(error)
-                event.transaction.owner = None
         elif isinstance(event, RequestCancelled):
             stx = event.transaction.owner
             if isinstance(stx, ServerTransaction):

@@ -63,6 +63,13 @@ class TransactionUser(Protocol):
 
     def transaction_terminated(self, txn: Transaction) -> None: ...
 
+    def linger(self, txn: Transaction, delay: float, now: float, resend: bytes | None) -> None:
+        """``txn`` entered Completed/Confirmed over an unreliable transport: for ``delay``
+        seconds (Timer D, I, J or K) its retransmissions are absorbed, each answered with
+        ``resend`` when given (the ACK of a non-2xx, the last response), and then it ends. The
+        user calls ``txn.linger_over()`` when the wait is over, or at once if it absorbs the
+        retransmissions itself (the UA core does: a table entry is lighter than the object)."""
+
 
 def is_reliable(remote: Address) -> bool:
     return remote.transport != "udp"
@@ -123,21 +130,21 @@ class Transaction:
         self.state = State.TERMINATED
         self.tu.transaction_terminated(self)
 
-    def _wait_then_terminate(self, delay: float, now: float) -> None:
+    def _wait_then_terminate(self, delay: float, now: float, resend: bytes | None = None) -> None:
         """Linger in Completed/Confirmed for ``delay`` (zero on reliable transports)."""
         timers = self.tu.timers
         timers.cancel(self._retransmit)
         timers.cancel(self._timeout)
-        self._retransmit = None
+        self._retransmit = self._timeout = None
         if delay <= 0:
-            self._timeout = None
             self._terminate()
         else:
-            self._timeout = timers.schedule(now + delay, self._linger_expired)
+            self.tu.linger(self, delay, now, resend)
 
-    def _linger_expired(self, now: float) -> None:
-        self._timeout = None
-        self._terminate()
+    def linger_over(self) -> None:
+        """The Completed/Confirmed wait the user took over (see TransactionUser.linger) ended."""
+        if self.state is not State.TERMINATED:
+            self._terminate()
 
 
 # --- client transactions (§17.1) -------------------------------------------------------------
@@ -222,7 +229,7 @@ class InviteClientTransaction(ClientTransaction):
             self.state = State.COMPLETED
             self._ack = build_ack(self.request, response).to_bytes()
             self.tu.send(self._ack, self.remote)
-            self._wait_then_terminate(self.tu.timer_config.d(self.reliable), now)
+            self._wait_then_terminate(self.tu.timer_config.d(self.reliable), now, self._ack)
             self.tu.transaction_response(self, response)
 
 
@@ -390,4 +397,4 @@ class NonInviteServerTransaction(ServerTransaction):
             self.state = State.PROCEEDING
             return
         self.state = State.COMPLETED
-        self._wait_then_terminate(self.tu.timer_config.j(self.reliable), now)
+        self._wait_then_terminate(self.tu.timer_config.j(self.reliable), now, self.last_response)
