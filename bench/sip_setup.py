@@ -245,7 +245,7 @@ async def main() -> None:
     parser.add_argument("--no-pin", action="store_true",
                         help="leave CPU placement to the scheduler (busy shared machines)")
     args = parser.parse_args()
-    plan = Plan(calls=3000, rounds=5, warmup=300, time_limit=25) if args.quick else \
+    plan = Plan(calls=3000, rounds=5, warmup=1000, time_limit=25) if args.quick else \
         Plan(calls=10000, rounds=5, warmup=1000, time_limit=60)  # fmt: skip
     our_cpu, sipp_cpu = (None, None) if args.no_pin else pin_cpus()
     log(f"pinned: our process on CPU {our_cpu}, SIPp on CPU {sipp_cpu}; {plan.rounds} rounds "

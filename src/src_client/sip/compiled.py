@@ -1,7 +1,7 @@
 """The SIP modules that setup.py compiles with mypyc, and the guard against a stale build.
 
 The sans-IO core is compiled from its own typed sources (no second implementation): the same
-code takes about a third less CPU per call set-up (docs/benchmarks.md). Python imports an
+code runs 38 % fewer instructions per call set-up (docs/benchmarks.md). Python imports an
 extension module in preference to its source, so after an edit to, say, ``core.py`` without a
 rebuild it would silently run the old code. setup.py therefore records the digest of every
 source it compiled (``compiled.json``); when the sources no longer match that record, or

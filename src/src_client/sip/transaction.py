@@ -6,7 +6,8 @@ protocol (``send``, response/failure/termination notices) and the core's :class:
 Every timer of §17 is here: A, B, D (client INVITE), E, F, K (client non-INVITE), G, H, I
 (server INVITE) and J (server non-INVITE); over reliable transports the retransmission timers
 are never started and D, I, J, K are zero, so the transaction terminates at once (§17.1.1.2,
-§17.1.2.2, §17.2.1, §17.2.2).
+§17.1.2.2, §17.2.1, §17.2.2). The wait of D, I, J or K, where all that is left is to absorb
+retransmissions, is handed to the user with what answers them (``TransactionUser.linger``).
 
 Following RFC 3261 (not RFC 6026), INVITE transactions terminate on a 2xx: retransmitting the
 2xx and re-sending the ACK for retransmitted 2xx responses is the UA core's job (§13.3.1.4,
