@@ -182,6 +182,11 @@ class _PendingAnswer:
 
 #: a lingering transaction: (deadline, bytes that answer a retransmission, where they go)
 _Lingering = tuple[float, bytes | None, Address | None]
+#: Lingering transactions end in batches, at most this late: at thousands of calls a second
+#: their deadlines are a fraction of a millisecond apart, and one wake-up each would cost an
+#: event-loop timer per call. Absorbing retransmissions 0.1 s longer than T4 or 64*T1 harms
+#: nobody.
+_LINGER_SLACK = 0.1
 
 
 def _release(txn: ServerTransaction) -> None:
@@ -357,7 +362,8 @@ class UserAgentCore:
         """Take over a transaction's Completed/Confirmed wait (§17.1.1.2, §17.1.2.2, §17.2.1,
         §17.2.2) as a table entry and end the object now: a retransmission that matches the
         key is answered with ``resend`` (responses: only a final non-2xx, as the INVITE client
-        transaction does) or absorbed, and after ``delay`` the key is forgotten."""
+        transaction does) or absorbed, and after ``delay`` (+ up to _LINGER_SLACK) the key is
+        forgotten."""
         client = isinstance(txn, ClientTransaction)
         table = self._lingering_client if client else self._lingering_server
         deadline = now + delay
@@ -366,7 +372,7 @@ class UserAgentCore:
         if queue is None:
             queue = self._linger_queues[delay] = deque()
         if not queue:
-            self.timers.schedule(deadline, partial(self._linger_due, queue))
+            self.timers.schedule(deadline + _LINGER_SLACK, partial(self._linger_due, queue))
         queue.append((deadline, client, txn.key))
         txn.linger_over()
 
@@ -378,7 +384,7 @@ class UserAgentCore:
             if entry is not None and entry[0] == deadline:  # not a newer wait for the same key
                 del table[key]
         if queue:
-            self.timers.schedule(queue[0][0], partial(self._linger_due, queue))
+            self.timers.schedule(queue[0][0] + _LINGER_SLACK, partial(self._linger_due, queue))
 
     def _absorbed(self, table: dict[tuple[str, ...], _Lingering], key: tuple[str, ...],
                   answer: bool) -> bool:
