@@ -189,12 +189,6 @@ _Lingering = tuple[float, bytes | None, Address | None]
 _LINGER_SLACK = 0.1
 
 
-def _release(txn: ServerTransaction) -> None:
-    """Our final response is out: the transaction lets go of its dialog, which may point back
-    at it (``Dialog.answer`` of an early dialog), so no cycle is left for the collector."""
-    txn.dialog = None
-
-
 def _tag() -> str:
     return secrets.token_hex(6)
 
@@ -943,15 +937,13 @@ class UserAgentCore:
                                  body=body, content_type=content_type)  # fmt: skip
         txn.respond(response, self.now)
         if method == "INVITE":
-            dialog = self._invite_answered(txn, response, dialog, creates, timer)
-        elif dialog is not None and status >= 200:
+            return self._invite_answered(txn, response, dialog, creates, timer)
+        if dialog is not None and status >= 200:
             if method == "BYE" and status not in (401, 407):  # a challenge: the BYE comes again
                 self._terminate(dialog, "BYE received", send_bye=False)
             elif method == "UPDATE" and status < 300:
                 self._refresh_target(dialog, request)
                 self._set_session_timer(dialog, timer)
-        if status >= 200:
-            _release(txn)
         return dialog
 
     def _invite_answered(self, txn: ServerTransaction, response: Response, dialog: Dialog | None,
