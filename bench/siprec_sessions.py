@@ -27,13 +27,13 @@ import argparse
 import asyncio
 import dataclasses
 import json
-import os
 import resource
 import socket
 import struct
-import sys
 import time
 from dataclasses import dataclass
+
+from sip_setup import log, pin_cpus  # the benchmarks' shared helpers (bench/ is on sys.path)
 
 from src_client.errors import TwilioError
 from src_client.media import Engine
@@ -57,7 +57,6 @@ PORT_MIN, PORT_MAX = 61000, 65535  # above the ephemeral range, away from suites
 # 1 port pair per fork + 1 per 4 recorded calls, with room for the rate phase's call legs
 MAX_CONCURRENT = 1800
 FRAME = b"\xff" * 160  # 20 ms of PCMU silence
-OUR_CPU, SIPP_CPU = 0, 1
 
 
 @dataclass(frozen=True)
@@ -75,19 +74,6 @@ QUICK = Plan(transport="tcp", baseline_calls=1000, rate_sessions=400, concurrent
              hold=3.0, media_pps=10000, time_limit=40.0)
 FULL = Plan(transport="tcp", baseline_calls=5000, rate_sessions=2000, concurrent=1000,
             hold=15.0, media_pps=12500, time_limit=120.0)
-
-
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-def pin_cpus() -> tuple[int | None, int | None]:
-    """Our process on one core, SIPp on another (when there are two to choose from)."""
-    cpus = sorted(os.sched_getaffinity(0))
-    if len(cpus) < 2:
-        return None, None
-    os.sched_setaffinity(0, {cpus[OUR_CPU]})
-    return cpus[OUR_CPU], cpus[SIPP_CPU]
 
 
 def cpu_seconds() -> float:
