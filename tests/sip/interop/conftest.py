@@ -1,5 +1,5 @@
 """SIPp as a real peer: a factory fixture that starts bounded SIPp runs on 127.0.0.1 and makes
-sure none outlives its test."""
+sure none outlives its test; and our endpoint for the modules parametrized by ``transport``."""
 
 from __future__ import annotations
 
@@ -8,9 +8,11 @@ from typing import Any
 
 import pytest
 
+from src_client.sip.endpoint import SipConfig, SipEndpoint
 from src_client.sipp import SippRun, sipp_available
 
 SippFactory = Callable[..., SippRun]
+FAST = SipConfig(t1=0.05, t2=0.4, t4=0.5)  # short timers: retransmission tests end quickly
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -40,3 +42,11 @@ async def sipp() -> AsyncIterator[SippFactory]:
     yield make
     for run in runs:
         await run.stop()
+
+
+@pytest.fixture
+async def endpoint(transport: str) -> AsyncIterator[SipEndpoint]:
+    """Our endpoint on ``transport`` (the module's parametrization), with FAST timers."""
+    ep = await SipEndpoint.create(FAST, listen=[(transport, "127.0.0.1", 0)])
+    yield ep
+    await ep.close()

@@ -6,7 +6,7 @@ Each scenario checks what our stack sends with regular expressions; SIPp's verdi
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 
 import pytest
 
@@ -30,17 +30,9 @@ SDP = (
     b"m=audio 40000 RTP/AVP 0\r\n"
 )
 ALICE = parse_name_addr("<sip:alice@127.0.0.1>")
-FAST = SipConfig(t1=0.05, t2=0.4, t4=0.5)
 WAIT = 10.0
 
 pytestmark = pytest.mark.parametrize("transport", ["udp", "tcp"])
-
-
-@pytest.fixture
-async def endpoint(transport: str) -> AsyncIterator[SipEndpoint]:
-    ep = await SipEndpoint.create(FAST, listen=[(transport, "127.0.0.1", 0)])
-    yield ep
-    await ep.close()
 
 
 async def call(ep: SipEndpoint, server: SippRun, transport: str, **kwargs: object) -> InviteResult:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 
 import pytest
 
-from src_client.sip.endpoint import Dialog, ServerTransaction, SipConfig, SipEndpoint
+from src_client.sip.endpoint import Dialog, ServerTransaction, SipEndpoint
 from src_client.sipp import SippResult, SippRun
 
 SippFactory = Callable[..., SippRun]
@@ -15,17 +15,9 @@ SDP = (
     b"v=0\r\no=src 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
     b"m=audio 40002 RTP/AVP 0\r\n"
 )
-FAST = SipConfig(t1=0.05, t2=0.4, t4=0.5)
 WAIT = 10.0
 
 pytestmark = pytest.mark.parametrize("transport", ["udp", "tcp"])
-
-
-@pytest.fixture
-async def endpoint(transport: str) -> AsyncIterator[SipEndpoint]:
-    ep = await SipEndpoint.create(FAST, listen=[(transport, "127.0.0.1", 0)])
-    yield ep
-    await ep.close()
 
 
 def client(sipp: SippFactory, scenario: str, ep: SipEndpoint, transport: str,
