@@ -174,8 +174,9 @@ class _StreamConnection(asyncio.Protocol):
         self.idle_timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # A stream transport, but not necessarily an asyncio.Transport instance: uvloop's
+        # TCPTransport and SSLProtocol's transport only implement the interface.
+        self.transport = cast(asyncio.Transport, transport)
         host, port = transport.get_extra_info("sockname")[:2]
         self.local = Address(self.name, host, port)
         if not self.outbound:
