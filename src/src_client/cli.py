@@ -25,7 +25,7 @@ from src_client.listen import ListenSpec, parse_listen
 from src_client.sip.endpoint import SipConfig, SipEndpoint
 from src_client.siprec.connectors import ConnectorError, ConnectorRegistry, SecretBox
 from src_client.srs.server import RecordingServer, SrsOptions
-from src_client.store import SqliteStore
+from src_client.store import SqliteStore, StoreError
 
 log = logging.getLogger("src_client.cli")
 
@@ -118,7 +118,10 @@ def _run_serve(args: argparse.Namespace) -> int:
     async def serve() -> None:
         await Daemon(config).run()
 
-    eventloop.run(serve())
+    try:
+        eventloop.run(serve())
+    except StoreError as exc:  # the one start-up failure check-config cannot foresee fully
+        raise SystemExit(f"src-client: {exc}") from None
     return 0
 
 

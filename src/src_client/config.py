@@ -309,6 +309,22 @@ def _trunk(r: _Reader, data: Mapping[str, Any]) -> Trunk | None:
     return Trunk(uri, credentials)
 
 
+def _creatable(path: Path) -> str | None:
+    """Why ``serve`` could not create or open ``path`` (its folders are created), or None."""
+    if path.is_dir():
+        return f"{path} is a folder, not a file"
+    if path.exists():
+        return None if os.access(path, os.R_OK | os.W_OK) else f"{path} is not writable"
+    ancestor = path.parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        return f"{ancestor} is not a folder"
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        return f"cannot create {path}: {ancestor} is not writable"
+    return None
+
+
 def parse_config(data: Mapping[str, Any], *, base: Path = Path("."),
                  env: Mapping[str, str] | None = None) -> Config:
     """Build a Config from parsed TOML; raises ConfigError listing every problem."""
@@ -335,11 +351,15 @@ def parse_config(data: Mapping[str, Any], *, base: Path = Path("."),
     except ConnectorError as exc:
         r.problems.append(str(exc))
     store = r.table(data, "store", ("path",))
+    store_path = base / r.get(store, "store", "path", str, "var/src-client.db")
+    problem = _creatable(store_path)
+    if problem:
+        r.problem("store.path", problem)
     logging_table = r.table(data, "logging", ("level", "format"))
     config = Config(
         sip=sip, media=media, api=api, accounts=accounts, edges=edges, connectors=connectors,
         routes=_routes(r, data, accounts), trunk=_trunk(r, data),
-        store_path=base / r.get(store, "store", "path", str, "var/src-client.db"),
+        store_path=store_path,
         key_file=base / key_file if key_file else None,
         log_level=r.get(logging_table, "logging", "level", str, "info",
                         lambda v: None if v in ("debug", "info", "warning", "error")

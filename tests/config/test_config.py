@@ -67,3 +67,17 @@ def test_listen_specs(text: str, spec: ListenSpec) -> None:
 def test_bad_listen_specs(text: str) -> None:
     with pytest.raises(ValueError):
         parse_listen(text)
+
+
+def test_store_folder_is_created_and_an_impossible_store_path_is_a_problem(
+    tmp_path: Path,
+) -> None:
+    from src_client.store import SqliteStore
+
+    config = parse_config({"store": {"path": "var/deep/state.db"}}, base=tmp_path)
+    SqliteStore(config.store_path).close()  # what `serve` does first: the folders appear
+    assert (tmp_path / "var" / "deep" / "state.db").is_file()
+    (tmp_path / "blocker").write_text("a file where a folder should be")
+    with pytest.raises(ConfigError) as caught:
+        parse_config({"store": {"path": "blocker/state.db"}}, base=tmp_path)
+    assert any(p.startswith("store.path:") for p in caught.value.problems)

@@ -9,6 +9,7 @@ never answer, challenge with digest, hang up after N seconds, or re-INVITE mid-s
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import secrets
 import time
@@ -35,6 +36,8 @@ from src_client.sip.endpoint import (
 )
 from src_client.srs.checks import CheckedInvite, check_invite
 from src_client.srs.recording import LabelStream, Recording, folder_name, open_stream
+
+NO_ANSWER_LIMIT = 180.0  # RFC 3261 Timer C: how long a silent SRS keeps an INVITE pending
 
 log = logging.getLogger("src_client.srs")
 
@@ -122,7 +125,13 @@ class RecordingServer:
         for violation in checked.violations:
             log.warning("srs %s: %s", call_id, violation)
         if self.options.no_answer:
-            return  # the transaction stays in Proceeding; the SRC must give up on its own
+            # A silent SRS: the transaction stays in Proceeding (our 100 Trying only) until
+            # the SRC CANCELs it (the endpoint answers 487), or Timer C's 3 minutes pass.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(transaction.cancelled.wait(), NO_ANSWER_LIMIT)
+            if not transaction.answered:
+                await transaction.respond(408)
+            return
         if self.options.reject is not None:
             await transaction.respond(self.options.reject)
             return
@@ -133,6 +142,7 @@ class RecordingServer:
             call_id, self.out_dir / folder_name(call_id), violations=list(checked.violations)
         )
         recording.sip["from"] = request.headers.get("From")
+        recording.sip["transport"] = transaction.remote.transport
         recording.sip["started"] = time.time()
         if checked.metadata_xml is not None:
             recording.metadata.append(checked.metadata_xml)

@@ -191,8 +191,10 @@ class SqliteStore:
 
     @staticmethod
     def _create_private(path: Path) -> None:
-        """Create the file owner-only: it holds call parties and callback URLs."""
+        """Create the file owner-only (it holds call parties and callback URLs), and its
+        folder when missing: the example config's ``var/`` does not exist on a fresh install."""
         try:
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
         except OSError as exc:
             raise StoreError(f"cannot open the store {path}: {exc.strerror}") from None
