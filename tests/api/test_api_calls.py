@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 
 import pytest
-from conftest import ACCOUNT, Api, basic
 from twilio.base.exceptions import TwilioRestException
 
+from conftest import ACCOUNT, Api, basic
 from src_client.calls.call import CallStatus
 from src_client.sids import SidPrefix, new_sid
 from src_client.store import CallRecord

@@ -6,8 +6,8 @@ import base64
 import logging
 
 import pytest
-from conftest import ACCOUNT, OTHER_ACCOUNT, OTHER_TOKEN, TOKEN, Api, basic
 
+from conftest import ACCOUNT, OTHER_ACCOUNT, OTHER_TOKEN, TOKEN, Api, basic
 from src_client.api.auth import authenticate
 from src_client.errors import TwilioError
 

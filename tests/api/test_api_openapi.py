@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from conftest import ACCOUNT, OTHER_ACCOUNT, OTHER_TOKEN, Api, basic
 from schema_check import check
 
+from conftest import ACCOUNT, OTHER_ACCOUNT, OTHER_TOKEN, Api, basic
 from src_client.api.app import create_app
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from aiohttp import web
-from conftest import ACCOUNT, TOKEN, Api, LocalHttpClient
 from local_calls import LocalCalls
 from twilio.rest import Client
 
+from conftest import ACCOUNT, TOKEN, Api, LocalHttpClient
 from src_client.api import create_app
 from src_client.siprec.service import SiprecService
 from src_client.store import SqliteStore

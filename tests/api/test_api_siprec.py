@@ -5,9 +5,9 @@ from __future__ import annotations
 from functools import partial
 
 import pytest
-from conftest import ACCOUNT, OTHER_ACCOUNT, OTHER_TOKEN, Api, basic
 from twilio.base.exceptions import TwilioRestException
 
+from conftest import ACCOUNT, OTHER_ACCOUNT, OTHER_TOKEN, Api, basic
 from src_client.siprec.resource import SiprecStatus
 from src_client.store import SqliteStore
 

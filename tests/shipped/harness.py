@@ -256,7 +256,8 @@ class Srs:
         return f"sip:srs@127.0.0.1:{self.port}{suffix}"
 
     async def start(self) -> Command:
-        listen = [arg for t in self.transports for arg in ("--listen", f"{t}:127.0.0.1:{self.port}")]
+        listen = [arg for t in self.transports
+                  for arg in ("--listen", f"{t}:127.0.0.1:{self.port}")]
         self.command = Command([*SRC_CLIENT, "srs", *listen, "--out", str(self.out),
                                 *self.options])
         await self.command.start()

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import asyncio
 
-from conftest import Party
 from harness import CallbackSink, Serve, Srs
 
+from conftest import Party
 from src_client.callgen import RtpPeer, place_call, speech_like
 from src_client.sip.endpoint import SipEndpoint
 from src_client.sip.uri import parse_name_addr, parse_uri
