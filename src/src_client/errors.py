@@ -5,7 +5,7 @@ alerts, TwiML failures, webhook failures) is one :class:`ErrorSpec` below, raise
 as a :class:`TwilioError`. Codes are Twilio's own wherever Twilio defines one for the same
 situation (checked against Twilio's public error dictionary); where Twilio has no published
 code for a SIPREC-specific condition, the entry says ``twilio_defined=False`` and uses the
-block 31960-31969, which Twilio leaves unused next to its own Stream errors (31940/31941).
+block 31960-31979, which Twilio leaves unused next to its own Stream errors (31940/31941).
 
 Templates name only non-secret fields (SIDs, names, URLs with credentials removed by the
 caller, SIP status lines): an auth token or connector credential never reaches a message.
@@ -41,10 +41,12 @@ __all__ = [
     "RESOURCE_NOT_FOUND",
     "SIPREC_NOT_FOUND",
     "SRS_BAD_ANSWER",
+    "SRS_LOST",
     "SRS_NO_ROUTE",
     "SRS_REJECTED",
     "SRS_TIMEOUT",
     "SRS_TLS_FAILURE",
+    "SRS_UNREACHABLE",
     "TWIML_INVALID_CONTENT_TYPE",
     "TWIML_PARSE_FAILURE",
     "TWIML_ROOT_NOT_RESPONSE",
@@ -215,6 +217,20 @@ SRS_BAD_ANSWER: Final = ErrorSpec(
     "SRS {srs_uri} sent an unusable answer: {reason}",
     twilio_defined=False,
 )
+SRS_UNREACHABLE: Final = ErrorSpec(
+    "SRS_UNREACHABLE",
+    31970,
+    502,
+    "SRS {srs_uri} is unreachable: {reason}",
+    twilio_defined=False,
+)
+SRS_LOST: Final = ErrorSpec(
+    "SRS_LOST",
+    31971,
+    502,
+    "SRS {srs_uri} stopped responding during the recording: {reason}",
+    twilio_defined=False,
+)
 
 # --- HTTP layer of the REST API ------------------------------------------------------------
 
@@ -316,6 +332,8 @@ ALL_ERRORS: Final[tuple[ErrorSpec, ...]] = (
     SRS_TLS_FAILURE,
     SRS_NO_ROUTE,
     SRS_BAD_ANSWER,
+    SRS_UNREACHABLE,
+    SRS_LOST,
     TWIML_PARSE_FAILURE,
     TWIML_ROOT_NOT_RESPONSE,
     TWIML_SCHEMA_VALIDATION,

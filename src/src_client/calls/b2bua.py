@@ -8,8 +8,9 @@ engine relays packets unchanged, so both legs must agree) and relays the two leg
 
 Ending is one idempotent path (:meth:`_CallSession.end`), whoever starts it: a BYE from
 either party, CANCEL before the answer, ``<Hangup>``, the document running out, a media
-timeout, the REST API or shutdown. It BYEs whichever dialog is still up, stops every
-recording of the call (BYE to each SRS, ``siprec-stopped``) and frees the engine ports.
+timeout, the REST API or shutdown. It BYEs whichever dialog is still up, stops the call's
+media at once (forks, relay, engine ports), then stops every recording of the call (BYE to
+each SRS, ``siprec-stopped``).
 """
 
 from __future__ import annotations
@@ -777,12 +778,17 @@ class _CallSession:
         for leg in (call.caller, call.callee):
             if leg is not None and leg.dialog is not None and not leg.dialog.is_terminated:
                 manager.spawn(_bye(leg.dialog))
+        # The media ends with the call, at once: forks, then the relay and its ports. The SRS
+        # dialogs end afterwards (a slow or dead SRS must not keep the call's audio flowing).
         try:
-            await manager.siprec.stop_call(call.sid)
+            manager.siprec.detach_media(call.sid)
         finally:
             if call.callee is not None:
                 self._close(call.callee, "callee")
             self._close(call.caller, "caller")
+        try:
+            await manager.siprec.stop_call(call.sid)
+        finally:
             manager.finished(self)
 
     def _close(self, leg: CallLeg, role: str) -> None:

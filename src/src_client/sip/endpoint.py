@@ -69,6 +69,11 @@ class SipTransportError(SipError):
     """The request could not be sent to any of the target's addresses."""
 
 
+class SipUnreachable(SipTransportError):
+    """The transport reported the destination unreachable after the request was handed to it
+    (an ICMP error over UDP, a refused or reset connection): RFC 3261 §17.1.4, §18.4."""
+
+
 @dataclass(frozen=True, slots=True)
 class SipConfig:
     t1: float = 0.5
@@ -288,6 +293,7 @@ class SipEndpoint:
         self._timer_at: float | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
+        self._transport_errors: dict[Address, Exception] = {}  # the last one, for messages
 
     @classmethod
     async def create(cls, config: SipConfig | None = None, *,
@@ -598,8 +604,12 @@ class SipEndpoint:
     def _on_error(self, remote: Address, exc: Exception) -> None:
         log.info("transport error towards %s: %s", remote, exc)
         loop = self._loop or asyncio.get_running_loop()
-        self.core.transport_error(remote, loop.time())
-        self._process()
+        self._transport_errors[remote] = exc
+        try:
+            self.core.transport_error(remote, loop.time())
+            self._process()
+        finally:
+            self._transport_errors.pop(remote, None)
 
     def _on_timer(self) -> None:
         due = self._timer_at or 0.0
@@ -653,8 +663,10 @@ class SipEndpoint:
                 if event.failure is Failure.TIMEOUT:
                     error: SipError = SipTimeout(f"{request.method} {request.uri}: no response")
                 else:
-                    error = SipTransportError(f"{request.method} to {event.transaction.remote}"
-                                              " could not be sent")  # fmt: skip
+                    remote = event.transaction.remote
+                    cause = self._transport_errors.get(remote)
+                    error = SipUnreachable(f"{request.method} to {remote} could not be sent"
+                                           + (f": {cause}" if cause is not None else ""))
                 owner.future.set_exception(error)
         elif isinstance(event, RequestCancelled):
             stx = event.transaction.owner
@@ -709,4 +721,5 @@ __all__ = [
     "SipEndpoint",
     "SipTimeout",
     "SipTransportError",
+    "SipUnreachable",
 ]

@@ -17,8 +17,10 @@ import asyncio
 import contextlib
 import ipaddress
 import logging
+import os
 import socket
 import ssl
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -132,6 +134,7 @@ class _UdpEndpoint(asyncio.DatagramProtocol):
         self.local = Address("udp", "", 0)
         self.family = socket.AF_INET
         self.sending_to: Address | None = None
+        self.errors: socket.socket | None = None  # a duplicate of the socket, for its error queue
         # Peers send many datagrams each: reuse their Address objects (bounded, see below).
         self.peers: dict[tuple[str | int, ...], Address] = {}
 
@@ -140,7 +143,14 @@ class _UdpEndpoint(asyncio.DatagramProtocol):
         self.transport = cast(asyncio.DatagramTransport, transport)
         host, port = transport.get_extra_info("sockname")[:2]
         self.local = Address("udp", host, port)
-        self.family = transport.get_extra_info("socket").family
+        sock = transport.get_extra_info("socket")
+        self.family = sock.family
+        self.errors = _error_queue(sock)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.errors is not None:
+            self.errors.close()
+            self.errors = None
 
     def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
         remote = self.peers.get(addr)
@@ -153,9 +163,62 @@ class _UdpEndpoint(asyncio.DatagramProtocol):
         self.layer._deliver(data, remote, self.local)
 
     def error_received(self, exc: Exception) -> None:
-        # ICMP errors on an unconnected socket cannot be attributed to a peer, except when
-        # they surface synchronously inside sendto(), which is when sending_to is set.
-        self.layer._error(self.sending_to or self.local, exc)
+        # An ICMP error (port or host unreachable) for a datagram we sent.  On an unconnected
+        # socket the loop only hands us the errno; with IP_RECVERR the kernel also queued the
+        # datagram's destination, so the error reaches the transactions toward that address at
+        # once (RFC 3261 §17.1.4, §18.4) instead of their timers firing 32 s later.
+        destinations = _read_error_queue(self.errors) if self.errors is not None else []
+        if not destinations:  # no error queue, or an error raised synchronously by sendto()
+            destinations = [(self.sending_to or self.local, None)]
+        for remote, error in destinations:
+            self.layer._error(remote, error or exc)
+
+
+# Linux: queue ICMP errors with the destination of the datagram that caused them (ip(7),
+# ipv6(7)); the constants are missing from Python's socket module.
+_IP_RECVERR: Final = 11
+_IPV6_RECVERR: Final = 25
+_SO_EE_ORIGIN_ICMP: Final = 2
+_SO_EE_ORIGIN_ICMP6: Final = 3
+_ERROR_QUEUE_DEPTH: Final = 64  # entries read per error_received call
+
+
+def _error_queue(sock: socket.socket) -> socket.socket | None:
+    """Ask the kernel to queue ICMP errors with their datagram's destination; returns a
+    duplicate of the socket to read the queue with (uvloop's transport exposes a pseudo-socket
+    without recvmsg), or None where the platform has no error queue."""
+    if not hasattr(socket, "MSG_ERRQUEUE"):
+        return None
+    try:
+        if sock.family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, _IPV6_RECVERR, 1)
+        else:
+            sock.setsockopt(socket.IPPROTO_IP, _IP_RECVERR, 1)
+        return socket.socket(fileno=os.dup(sock.fileno()))
+    except OSError as exc:
+        log.info("UDP socket without an ICMP error queue: %s", exc)
+        return None
+
+
+def _read_error_queue(sock: socket.socket) -> list[tuple[Address, OSError | None]]:
+    """The queued ICMP errors as (destination of the failed datagram, its error)."""
+    found: list[tuple[Address, OSError | None]] = []
+    for _ in range(_ERROR_QUEUE_DEPTH):
+        try:
+            _, ancillary, _, name = sock.recvmsg(1, 512, socket.MSG_ERRQUEUE | socket.MSG_DONTWAIT)
+        except (BlockingIOError, InterruptedError):
+            break
+        except OSError as exc:
+            log.debug("error queue: %s", exc)
+            break
+        error: OSError | None = None
+        for _level, _type, data in ancillary:
+            if len(data) >= 5 and data[4] in (_SO_EE_ORIGIN_ICMP, _SO_EE_ORIGIN_ICMP6):
+                errno_value = int.from_bytes(data[:4], sys.byteorder)
+                error = OSError(errno_value, os.strerror(errno_value))
+        if isinstance(name, tuple) and len(name) >= 2:
+            found.append((Address("udp", str(name[0]), int(name[1])), error))
+    return found
 
 
 class _StreamConnection(asyncio.Protocol):

@@ -52,6 +52,7 @@ _RESERVED_HEADERS = frozenset(h.lower() for h in (
     "Session-Expires", "Min-SE", "Expires", "Proxy-Authorization", "WWW-Authenticate",
     "Proxy-Authenticate", "Event", "Subscription-State", "User-Agent"))
 DEFAULT_PORTS = {"udp": 5060, "tcp": 5060, "tls": 5061}
+DEFAULT_KEEPALIVE_INTERVAL = 5.0  # in-dialog OPTIONS toward a recording's SRS, seconds
 
 
 class ConnectorError(ValueError):
@@ -294,6 +295,9 @@ class Connector:
     parameters: ParameterMode = ParameterMode.HEADERS
     failover_uris: tuple[SipUri, ...] = ()
     options_interval: float | None = None    # seconds; None = no OPTIONS pings
+    # seconds between in-dialog OPTIONS to each recording's SRS (an SRS lost mid-recording is
+    # found within about twice this); 0 = none
+    keepalive_interval: float = DEFAULT_KEEPALIVE_INTERVAL
     edges: Mapping[str, Edge] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -315,6 +319,8 @@ class Connector:
             raise ConnectorError("digest username and password go together")
         if self.options_interval is not None and not self.options_interval > 0:
             raise ConnectorError("options ping interval must be a positive number of seconds")
+        if not self.keepalive_interval >= 0:
+            raise ConnectorError("keep-alive interval must be 0 (none) or a number of seconds")
         for uri in (self.srs_uri, *self.failover_uris):
             interpret_srs_uri(uri, self.edges)
 
@@ -348,7 +354,7 @@ class Connector:
 
 
 _SETTINGS = ("srs", "credentials_header", "credentials", "digest_username", "digest_password",
-             "parameters", "failover", "options_interval")
+             "parameters", "failover", "options_interval", "keepalive_interval")
 
 
 class ConnectorRegistry:
@@ -477,6 +483,10 @@ def _connector_from_settings(key: str, name: str, settings: Mapping[str, Any],
     if interval is not None and (isinstance(interval, bool)
                                  or not isinstance(interval, int | float)):
         raise ConnectorError(f"{key}.options_interval: must be a number of seconds")
+    keepalive = settings.get("keepalive_interval", DEFAULT_KEEPALIVE_INTERVAL)
+    if isinstance(keepalive, bool) or not isinstance(keepalive, int | float) or keepalive < 0:
+        raise ConnectorError(f"{key}.keepalive_interval: must be 0 (none) or a number of "
+                             "seconds")
     try:
         return Connector(
             name=name, srs_uri=srs,
@@ -486,6 +496,7 @@ def _connector_from_settings(key: str, name: str, settings: Mapping[str, Any],
             digest_username=None if digest_user is None else _string(
                 f"{key}.digest_username", digest_user),
             digest_password=digest_password, parameters=mode, failover_uris=failover,
-            options_interval=None if interval in (None, 0) else float(interval), edges=edges)
+            options_interval=None if interval in (None, 0) else float(interval),
+            keepalive_interval=float(keepalive), edges=edges)
     except ConnectorError as exc:
         raise ConnectorError(f"{key}: {exc}") from None

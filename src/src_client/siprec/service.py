@@ -4,6 +4,11 @@ Creation validates everything synchronously (so the REST API can answer 400 at o
 Twilio does) and then starts the SIP side in the background: the resource is
 ``in-progress`` immediately and the outcome reaches the application through the status
 callback (``siprec-started`` or ``siprec-error``, then ``siprec-stopped``).
+
+A recording that fails always reports ``siprec-error`` (and an alert) before its
+``siprec-stopped``, whatever the call does meanwhile. An SRS lost mid-recording is reported
+when it is found (``siprec-error``); when the recording goes on with another SRS of the
+connector, ``siprec-started`` follows (same SiprecSid), ``siprec-stopped`` at the end.
 """
 
 from __future__ import annotations
@@ -196,6 +201,7 @@ class SiprecService:
             self._context,
             on_started=self._started,
             on_finished=self._finished,
+            on_error=self._failed,
         )
         self._sessions[resource.sid] = session
         self._changed(resource)
@@ -216,6 +222,13 @@ class SiprecService:
         if session is not None:
             await session.stop()
         return resource
+
+    def detach_media(self, call_sid: str) -> None:
+        """The call's media is going away: every fork of its recordings stops now (the SRS
+        dialogs end afterwards, in :meth:`stop_call`)."""
+        for session in self._sessions.values():
+            if session.call.sid == call_sid:
+                session.detach_media()
 
     async def stop_call(self, call_sid: str) -> None:
         """Every recording of a call that ended."""
@@ -250,26 +263,34 @@ class SiprecService:
         resource.status = SiprecStatus.STOPPED
         resource.date_updated = datetime.now(UTC)
         if failure is not None:
-            self.counters.failed += 1
-            resource.error_code = failure.code
-            resource.error_message = failure.message
-            log.warning("siprec %s: error %d: %s", resource.sid, failure.code, failure.message)
-            self._callback(session, SiprecEvent.ERROR, failure)
-            if self._on_alert is not None:
-                self._on_alert(
-                    Alert(
-                        resource.account_sid,
-                        resource.call_sid,
-                        resource.sid,
-                        failure.code,
-                        failure.message,
-                    )
-                )
+            self._failed(session, failure)
         else:
             self.counters.stopped += 1
             log.info("siprec %s: stopped", resource.sid)
         self._callback(session, SiprecEvent.STOPPED)
         self._changed(resource)
+
+    def _failed(self, session: RecordingSession, failure: TwilioError) -> None:
+        """``siprec-error`` and an alert: at the end, or as soon as an SRS is lost."""
+        resource = session.resource
+        self.counters.failed += 1
+        resource.error_code = failure.code
+        resource.error_message = failure.message
+        resource.date_updated = datetime.now(UTC)
+        log.warning("siprec %s: error %d: %s", resource.sid, failure.code, failure.message)
+        self._callback(session, SiprecEvent.ERROR, failure)
+        if self._on_alert is not None:
+            self._on_alert(
+                Alert(
+                    resource.account_sid,
+                    resource.call_sid,
+                    resource.sid,
+                    failure.code,
+                    failure.message,
+                )
+            )
+        if resource.status is SiprecStatus.IN_PROGRESS:
+            self._changed(resource)
 
     def _callback(
         self, session: RecordingSession, event: str, failure: TwilioError | None = None

@@ -5,6 +5,13 @@ Lifecycle (RFC 7866 §6-§8): INVITE with SDP + RFC 7865 metadata to the connect
 start → in-dialog requests from the SRS are answered (re-INVITE/UPDATE re-point or pause
 forks, BYE ends the session) → stop removes the forks (RTCP BYE) and sends BYE.
 
+An SRS that dies or hangs mid-recording is noticed by an in-dialog OPTIONS keep-alive
+(every ``Connector.keepalive_interval`` seconds, an ICMP error or a refused connection fails
+it at once, silence after the same interval) and by the stack ending the dialog (a failed
+session refresh, 408/481): the loss is reported at once (``on_error``: ``siprec-error`` and an
+alert) and, where the connector has other SRS URIs, the recording goes on in a new SRS
+session with the same RFC 7865 session and CS ids, so the SRSs can stitch the parts.
+
 Nothing here can disturb the call: the forks only copy packets, every failure ends in
 the ``on_finished`` report, and no exception leaves :meth:`RecordingSession.run`.
 """
@@ -15,10 +22,11 @@ import asyncio
 import copy
 import dataclasses
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC
 from enum import StrEnum
+from typing import Any
 
 from src_client import errors
 from src_client.errors import TwilioError
@@ -31,6 +39,7 @@ from src_client.sip.endpoint import (
     SipEndpoint,
     SipTimeout,
     SipTransportError,
+    SipUnreachable,
 )
 from src_client.sip.uri import NameAddr, SipUri
 from src_client.siprec.connectors import Connector, SrsTarget
@@ -59,6 +68,12 @@ log = logging.getLogger("src_client.siprec")
 
 ACCEPT = "application/sdp, application/rs-metadata+xml"
 BYE_TIMEOUT = 5.0
+# The SRS ended the dialog itself, or we did: every other termination reason (a failed
+# in-dialog request, an expired session timer) means the SRS is gone.
+_NORMAL_ENDINGS = ("BYE received", "BYE sent")
+# A call that ends while the INVITE is still unanswered: an SRS that has not sent a single
+# provisional response in this many T1 is reported as not answering (siprec-error).
+_SILENT_T1 = 8
 
 
 @dataclass(slots=True)
@@ -133,8 +148,15 @@ class SessionContext:
     src_user: str = "src-client"
     sip_host: str = "127.0.0.1"  # our From host toward SRSs (the advertised SIP address)
     session_expires: int | None = 1800
-    answer_timeout: float = 32.0  # Timer B with the default T1
+    answer_timeout: float | None = None  # None: Timer B, 64*T1 of the endpoint (RFC 3261 §17)
     health: HealthMonitor | None = None  # OPTIONS pings: healthy SRSs are tried first
+
+    @property
+    def invite_timeout(self) -> float:
+        """How long an SRS may take to answer the INVITE before it is CANCELled."""
+        if self.answer_timeout is not None:
+            return self.answer_timeout
+        return 64 * self.endpoint.config.t1
 
 
 class StartFailed(Exception):
@@ -166,7 +188,10 @@ class RecordingSession:
         *,
         on_started: Callable[[RecordingSession], None],
         on_finished: Callable[[RecordingSession, TwilioError | None], None],
+        on_error: Callable[[RecordingSession, TwilioError], None] | None = None,
     ) -> None:
+        """``on_error`` hears of an SRS lost mid-recording at once (before any failover);
+        without it the loss is only the failure ``on_finished`` reports."""
         self.resource = resource
         self.call = call
         self.connector = connector
@@ -178,6 +203,7 @@ class RecordingSession:
         self._ctx = context
         self._on_started = on_started
         self._on_finished = on_finished
+        self._on_error = on_error
         self._forks = _Forks()
         self._offer: SiprecOffer | None = None
         self._offer_sdp: SessionDescription | None = None
@@ -185,6 +211,10 @@ class RecordingSession:
         self._metadata: RecordingMetadata | None = None  # what the SRS has
         self._stop_requested = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._attempt_failure: TwilioError | None = None  # the last SRS that failed to start
+        self._attempt_since: float | None = None  # when the INVITE in flight was sent
+        self._attempt_heard = False  # a provisional response came for it
+        self._loss_reported = False  # on_error heard of an SRS lost mid-recording
 
     @property
     def tracks(self) -> tuple[Track, ...]:
@@ -200,13 +230,20 @@ class RecordingSession:
         failure: TwilioError | None = None
         try:
             await self._start()
-            self.state = SessionState.ACTIVE
-            self._on_started(self)
-            await self._hold()
+            while True:
+                self.state = SessionState.ACTIVE
+                self._on_started(self)
+                lost = await self._hold()
+                if lost is None:
+                    break
+                if not await self._lost(lost):
+                    failure = lost if self._on_error is None else None  # else reported
+                    break
         except StartFailed as exc:
             failure = exc.error
         except asyncio.CancelledError:
-            pass
+            if self.state is SessionState.STARTING and not self._loss_reported:
+                failure = self._unfinished_start()
         except Exception as exc:  # a bug must not escape into the loop or the call
             log.exception("siprec %s: unexpected error", self.resource.sid)
             failure = TwilioError(
@@ -217,6 +254,43 @@ class RecordingSession:
         await self._teardown()
         self.state = SessionState.FINISHED
         self._on_finished(self, failure)
+
+    def _unfinished_start(self) -> TwilioError | None:
+        """The call ended (or the recording was stopped) while the SRS session was starting:
+        a recording that failed on an SRS, or waits on one that never answered, is reported
+        (siprec-error), one that was simply not answered yet is not."""
+        if self._attempt_failure is not None:
+            return self._attempt_failure
+        if self._attempt_since is None or self._attempt_heard:
+            return None
+        waited = asyncio.get_running_loop().time() - self._attempt_since
+        if waited < _SILENT_T1 * self._ctx.endpoint.config.t1:
+            return None
+        return TwilioError(errors.SRS_TIMEOUT, srs_uri=self._srs_text)
+
+    async def _lost(self, error: TwilioError) -> bool:
+        """The SRS is gone mid-recording: report it, then carry on with another SRS of the
+        connector when there is one. True once a new SRS session runs."""
+        lost = self.srs
+        log.warning("siprec %s: %s", self.resource.sid, error.message)
+        self._remove_forks()
+        dialog, self.dialog = self.dialog, None
+        if dialog is not None and not dialog.is_terminated:
+            _background(self._bye(dialog), f"siprec-bye:{self.resource.sid}")
+        if self._on_error is not None:
+            self._loss_reported = True
+            self._on_error(self, error)
+        targets = [t for t in self._ordered_targets() if lost is None or t.uri != lost.uri]
+        if not targets or self._stop_requested.is_set():
+            return False
+        self.state = SessionState.STARTING
+        try:
+            await self._start(targets)
+        except StartFailed as exc:
+            log.warning("siprec %s: no SRS to continue on: %s", self.resource.sid, exc.error)
+            return False
+        log.info("siprec %s: recording continues on %s", self.resource.sid, self._srs_text)
+        return True
 
     def media_now(self) -> MediaTotals:
         """What this session's forks have sent so far, live forks included."""
@@ -280,20 +354,26 @@ class RecordingSession:
 
     # ------------------------------------------------------------------ start
 
-    async def _start(self) -> None:
+    async def _start(self, targets: list[SrsTarget] | None = None) -> None:
         self._reserve_ports()
         failure: TwilioError | None = None
-        targets = self.connector.targets()
-        if self._ctx.health is not None:
-            targets = self._ctx.health.ordered(targets)
-        for target in targets:
+        self._attempt_failure = None
+        for target in targets or self._ordered_targets():
             self.srs = target
             failure = await self._try(target)
             if failure is None:
+                self._attempt_failure = None
                 return
+            self._attempt_failure = failure
             log.info("siprec %s: SRS %s failed: %s", self.resource.sid, target.uri, failure)
         assert failure is not None  # a Connector always has an SRS URI
         raise StartFailed(failure)
+
+    def _ordered_targets(self) -> list[SrsTarget]:
+        targets = self.connector.targets()
+        if self._ctx.health is not None:
+            targets = self._ctx.health.ordered(targets)
+        return targets
 
     @property
     def _srs_text(self) -> str:
@@ -333,6 +413,8 @@ class RecordingSession:
                 self.connector.digest_username, self.connector.digest_password.reveal()
             )
         src_host = target.edge.signalling_address if target.edge else self._ctx.sip_host
+        self._attempt_since = asyncio.get_running_loop().time()
+        self._attempt_heard = False
         try:
             result = await asyncio.wait_for(
                 self._ctx.endpoint.invite(
@@ -345,14 +427,21 @@ class RecordingSession:
                     credentials=credentials,
                     contact_params=";+sip.src",
                     session_expires=self._ctx.session_expires,
+                    on_provisional=self._heard,
                 ),
-                self._ctx.answer_timeout,
+                self._ctx.invite_timeout,
             )
         except (SipTimeout, TimeoutError):
             return TwilioError(errors.SRS_TIMEOUT, srs_uri=str(target.uri))
+        except SipUnreachable as exc:  # ICMP, a refused connection: RFC 3263 failover at once
+            tls = target.secure and "refused" not in str(exc)
+            spec = errors.SRS_TLS_FAILURE if tls else errors.SRS_UNREACHABLE
+            return TwilioError(spec, srs_uri=str(target.uri), reason=str(exc))
         except SipTransportError as exc:
             spec = errors.SRS_TLS_FAILURE if target.secure else errors.SRS_NO_ROUTE
             return TwilioError(spec, srs_uri=str(target.uri), reason=str(exc))
+        finally:
+            self._attempt_since = None
         response = result.response
         self.sip_responses.append(response.status)
         if result.dialog is None or response.status >= 300:
@@ -372,6 +461,9 @@ class RecordingSession:
         self.dialog.on_request = self._on_request
         self._start_forks(destinations)
         return None
+
+    def _heard(self, _response: object) -> None:
+        self._attempt_heard = True
 
     def _invite_headers(self) -> list[tuple[str, str]]:
         headers = [("Require", "siprec"), ("Accept", ACCEPT)]
@@ -430,21 +522,50 @@ class RecordingSession:
 
     # ------------------------------------------------------------------ in dialog
 
-    async def _hold(self) -> None:
-        assert self.dialog is not None
+    async def _hold(self) -> TwilioError | None:
+        """Until the recording is stopped (None) or the SRS is found gone (why)."""
+        dialog = self.dialog
+        assert dialog is not None
         stop = asyncio.ensure_future(self._stop_requested.wait())
-        ended = asyncio.ensure_future(self.dialog.terminated.wait())
+        ended = asyncio.ensure_future(dialog.terminated.wait())
+        waits: list[asyncio.Future[Any]] = [stop, ended]
+        keepalive: asyncio.Future[TwilioError] | None = None
+        if self.connector.keepalive_interval > 0:
+            keepalive = asyncio.ensure_future(self._keepalive(dialog))
+            waits.append(keepalive)
         try:
-            await asyncio.wait((stop, ended), return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            stop.cancel()
-            ended.cancel()
-        if self.dialog.terminated.is_set():
-            log.info(
-                "siprec %s: SRS ended the session (%s)",
-                self.resource.sid,
-                self.dialog.termination_reason,
-            )
+            for wait in waits:
+                wait.cancel()
+        if self._stop_requested.is_set():
+            return None
+        if keepalive is not None and keepalive.done() and not keepalive.cancelled():
+            return keepalive.result()
+        reason = dialog.termination_reason or "dialog ended"
+        if reason in _NORMAL_ENDINGS:
+            log.info("siprec %s: SRS ended the session (%s)", self.resource.sid, reason)
+            return None
+        return TwilioError(errors.SRS_LOST, srs_uri=self._srs_text, reason=reason)
+
+    async def _keepalive(self, dialog: Dialog) -> TwilioError:
+        """In-dialog OPTIONS every interval (RFC 3261 §11, as OpenSIPS' dialog pings do);
+        returns once one fails. No answer within the interval (or Timer F, whichever comes
+        first) counts as a failure: the SRS is gone or hung."""
+        interval = self.connector.keepalive_interval
+        timeout = min(interval, 64 * self._ctx.endpoint.config.t1)
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                response = await asyncio.wait_for(dialog.request("OPTIONS"), timeout)
+            except (SipTimeout, TimeoutError):
+                reason = f"no answer to an in-dialog OPTIONS within {timeout:g} s"
+                return TwilioError(errors.SRS_LOST, srs_uri=self._srs_text, reason=reason)
+            except SipTransportError as exc:
+                return TwilioError(errors.SRS_LOST, srs_uri=self._srs_text, reason=str(exc))
+            if response.status in (408, 481):  # §12.2.1.2: the dialog is gone at the SRS
+                reason = f"in-dialog OPTIONS answered {response.status} {response.reason}"
+                return TwilioError(errors.SRS_LOST, srs_uri=self._srs_text, reason=reason)
 
     async def _on_request(self, transaction: ServerTransaction) -> None:
         request = transaction.request
@@ -489,13 +610,22 @@ class RecordingSession:
 
     # ------------------------------------------------------------------ teardown
 
-    async def _teardown(self) -> None:
+    def detach_media(self) -> None:
+        """Stop forking now (the call's legs are about to close): the forks are removed,
+        their counters kept; the SRS dialog ends later, in :meth:`stop`."""
+        self._remove_forks()
+
+    def _remove_forks(self) -> None:
         for fork in self._forks.active.values():
-            self.media.add(MediaTotals.of(fork.stats()))
+            if not fork.removed and not fork.leg.closed and not fork.engine.closed:
+                self.media.add(MediaTotals.of(fork.stats()))
             fork.remove()
         for leg in self._forks.reserved.values():
             leg.close()
         self._forks = _Forks()
+
+    async def _teardown(self) -> None:
+        self._remove_forks()
         if self.dialog is not None and not self.dialog.terminated.is_set():
             await self._bye(self.dialog)
 
@@ -505,6 +635,15 @@ class RecordingSession:
             self.sip_responses.append(response.status)
         except (SipTimeout, SipTransportError, TimeoutError) as exc:
             log.info("siprec %s: BYE to SRS not answered: %s", self.resource.sid, exc)
+
+
+_background_tasks: set[asyncio.Task[None]] = set()
+
+
+def _background(coroutine: Coroutine[object, object, None], name: str) -> None:
+    task = asyncio.get_running_loop().create_task(coroutine, name=name)
+    _background_tasks.add(task)
+    task.add_done_callback(_background_tasks.discard)
 
 
 def _srtp(destination: ForkDestination) -> SrtpParams | None:
