@@ -222,9 +222,11 @@ class SiprecService:
         return resource
 
     async def stop_call(self, call_sid: str) -> None:
-        """Every recording of a call that ended."""
+        """Every recording of a call that ended; then the call's resources are forgotten
+        here (the store keeps them for the REST API), so memory does not grow per call."""
         sessions = [s for s in self._sessions.values() if s.call.sid == call_sid]
         await asyncio.gather(*(s.stop() for s in sessions))
+        self._resources.pop(call_sid, None)
 
     async def call_updated(self, call_sid: str) -> None:
         """The call's state changed (hold, caller id): SRSs get a metadata re-INVITE."""
