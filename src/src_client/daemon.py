@@ -84,7 +84,9 @@ class Daemon:
         )  # fmt: skip
         self.calls = CallManager(
             self.endpoint, self.engine, self.siprec, config.routes, self.auth_token,
-            trunk=config.trunk, options=CallOptions(media_address=config.media.address),
+            trunk=config.trunk,
+            # history=0: finished calls live in the store, not in memory (RSS stays flat)
+            options=CallOptions(media_address=config.media.address, history=0),
             on_error=self._call_error, on_change=self._call_changed,
         )  # fmt: skip
         self.api_address: tuple[str, int] | None = None

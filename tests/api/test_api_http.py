@@ -8,6 +8,7 @@ import logging
 import pytest
 
 from conftest import ACCOUNT, OTHER_ACCOUNT, OTHER_TOKEN, TOKEN, Api, basic
+from src_client import errors
 from src_client.api.auth import authenticate
 from src_client.errors import TwilioError
 
@@ -156,3 +157,22 @@ async def test_a_bug_is_a_500_with_a_reference_not_a_traceback(
                if record.name == "src_client.api")
     healthy = await api.http.get(api.url(api.siprec_path(call.sid)), headers=basic())
     assert healthy.status == 200  # the server keeps serving
+
+
+async def test_oversized_names_and_repeated_form_keys_are_refused(api: Api) -> None:
+    call = api.calls.start(ACCOUNT)
+    path = api.siprec_path(call.sid)
+    headers = {**basic(), **FORM}
+    cases = [
+        ("ConnectorName=srs1&Name=" + "n" * 10_000, "Name"),
+        ("ConnectorName=srs1&Parameter1.Name=p&Parameter1.Value=" + "v" * 5_000, "Parameter"),
+        ("ConnectorName=srs1&Parameter1.Name=" + "p" * 300, "Parameter"),
+        ("ConnectorName=srs1&Track=inbound_track&Track=both_tracks", "Track"),
+        ("ConnectorName=srs1&ConnectorName=other", "ConnectorName"),
+    ]
+    for body, named in cases:
+        response = await api.http.post(api.url(path), headers=headers, data=body)
+        problem = await response.json()
+        assert (response.status, problem["code"]) == (400, errors.INVALID_PARAMETER.code), body[:60]
+        assert named in problem["message"], problem
+    assert api.service.list(call.sid) == []  # nothing was started by any of them

@@ -29,7 +29,8 @@ def invalid(parameter: str, reason: str) -> TwilioError:
 
 
 async def read_form(request: web.Request) -> dict[str, str]:
-    """The form fields, first value of each (Twilio reads repeated fields that way)."""
+    """The form fields; none of our endpoints takes a list, so a repeated key is a mistake
+    (which value wins would be a guess) and gets a 400 naming it."""
     if request.body_exists and request.content_type not in FORM_TYPES:
         raise TwilioError(UNSUPPORTED_CONTENT_TYPE, content_type=request.content_type[:100])
     try:
@@ -40,7 +41,9 @@ async def read_form(request: web.Request) -> dict[str, str]:
     for key, value in posted.items():
         if not isinstance(value, str):
             raise invalid(key, "file uploads are not accepted")
-        form.setdefault(key, value)
+        if key in form:
+            raise invalid(key[:64], "given more than once")
+        form[key] = value
     return form
 
 

@@ -12,7 +12,14 @@ from typing import Any, Final
 
 from src_client.api.forms import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from src_client.calls.call import CallStatus
-from src_client.siprec.resource import MAX_PARAMETERS, SiprecStatus, TrackSelection
+from src_client.siprec.resource import (
+    MAX_NAME_LENGTH,
+    MAX_PARAMETER_NAME_LENGTH,
+    MAX_PARAMETER_VALUE_LENGTH,
+    MAX_PARAMETERS,
+    SiprecStatus,
+    TrackSelection,
+)
 from src_client.store.records import LogLevel
 
 JsonSchema = dict[str, Any]
@@ -205,16 +212,19 @@ CREATE_SIPREC: Final = {
     "type": "object",
     "required": ["ConnectorName"],
     "properties": {
-        "Name": {"type": "string", "description": "Unique per call among running ones; "
-                 "usable to stop the Siprec."},
+        "Name": {"type": "string", "maxLength": MAX_NAME_LENGTH,
+                 "description": "Unique per call among running ones; usable to stop the "
+                 "Siprec."},
         "ConnectorName": {"type": "string", "description": "A configured connector's unique "
                           "name."},
         "Track": {"type": "string", "enum": [t.value for t in TrackSelection],
                   "default": TrackSelection.INBOUND_TRACK.value},
         "StatusCallback": {"type": "string", "format": "uri"},
         "StatusCallbackMethod": {**_METHOD, "default": "POST"},
-        **{f"Parameter{n}.{part}": _STRING
-           for n in range(1, MAX_PARAMETERS + 1) for part in ("Name", "Value")},
+        **{f"Parameter{n}.{part}": {**_STRING, "maxLength": limit}
+           for n in range(1, MAX_PARAMETERS + 1)
+           for part, limit in (("Name", MAX_PARAMETER_NAME_LENGTH),
+                               ("Value", MAX_PARAMETER_VALUE_LENGTH))},
     },
 }
 UPDATE_SIPREC: Final = {

@@ -32,13 +32,10 @@ async def create(request: web.Request) -> web.Response:
         assert call.record is not None
         raise TwilioError(errors.CALL_NOT_IN_PROGRESS, call_sid=call.sid,
                           status=call.record.status.value, operation="start a Siprec")
-    name = form.get("Name") or None
-    if name is not None and not name.isprintable():  # it is typed into URLs to stop it
-        raise invalid("Name", "must be printable characters")
     resource = ctx.service.create(
         call.live,
         connector_name=form.get("ConnectorName"),
-        name=name,
+        name=form.get("Name"),
         track=form.get("Track"),
         status_callback=form.get("StatusCallback"),
         status_callback_method=form.get("StatusCallbackMethod"),

@@ -18,6 +18,12 @@ from src_client.twiml.document import HttpMethod
 API_VERSION = "2010-04-01"
 MAX_FORKED_STREAMS_PER_CALL = 4
 MAX_PARAMETERS = 99
+# Our caps (Twilio documents none): a name is typed into URLs to stop the Siprec, and
+# parameters travel in SIP headers or metadata, where a few kilobytes each would push the
+# INVITE past what SRSs accept.
+MAX_NAME_LENGTH = 256
+MAX_PARAMETER_NAME_LENGTH = 256
+MAX_PARAMETER_VALUE_LENGTH = 1024
 
 
 class SiprecStatus(StrEnum):

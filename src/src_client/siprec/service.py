@@ -27,6 +27,9 @@ from src_client.siprec.connectors import ConnectorError, ConnectorRegistry
 from src_client.siprec.health import HealthMonitor
 from src_client.siprec.resource import (
     MAX_FORKED_STREAMS_PER_CALL,
+    MAX_NAME_LENGTH,
+    MAX_PARAMETER_NAME_LENGTH,
+    MAX_PARAMETER_VALUE_LENGTH,
     MAX_PARAMETERS,
     SiprecResource,
     SiprecStatus,
@@ -142,6 +145,7 @@ class SiprecService:
         """Validate, register and start a recording; raises TwilioError on bad input."""
         selection = _track(track)
         method = _method(status_callback_method)
+        name = _name(name)
         if status_callback:
             check_webhook_url(status_callback, "StatusCallback")
         if call.status != "in-progress":
@@ -231,9 +235,11 @@ class SiprecService:
                 session.detach_media()
 
     async def stop_call(self, call_sid: str) -> None:
-        """Every recording of a call that ended."""
+        """Every recording of a call that ended; then the call's resources are forgotten
+        here (the store keeps them for the REST API), so memory does not grow per call."""
         sessions = [s for s in self._sessions.values() if s.call.sid == call_sid]
         await asyncio.gather(*(s.stop() for s in sessions))
+        self._resources.pop(call_sid, None)
 
     async def call_updated(self, call_sid: str) -> None:
         """The call's state changed (hold, caller id): SRSs get a metadata re-INVITE."""
@@ -329,6 +335,19 @@ def _track(value: str | None) -> TrackSelection:
         raise TwilioError(errors.INVALID_TRACK, parameter="Track", value=value) from None
 
 
+def _name(value: str | None) -> str | None:
+    """The same rules from TwiML and REST: the name is typed into URLs to stop the Siprec."""
+    if not value:
+        return None
+    if len(value) > MAX_NAME_LENGTH:
+        raise TwilioError(errors.INVALID_PARAMETER, parameter="Name",
+                          reason=f"at most {MAX_NAME_LENGTH} characters")
+    if not value.isprintable():
+        raise TwilioError(errors.INVALID_PARAMETER, parameter="Name",
+                          reason="must be printable characters")
+    return value
+
+
 def _method(value: str | None) -> HttpMethod:
     if value is None or value == "":
         return HttpMethod.POST
@@ -352,4 +371,12 @@ def _parameters(parameters: Iterable[tuple[str, str]]) -> tuple[tuple[str, str],
         raise TwilioError(
             errors.INVALID_PARAMETER, parameter="Parameter", reason="every parameter needs a name"
         )
+    for name, value in params:
+        if len(name) > MAX_PARAMETER_NAME_LENGTH or len(value) > MAX_PARAMETER_VALUE_LENGTH:
+            raise TwilioError(
+                errors.INVALID_PARAMETER,
+                parameter="Parameter",
+                reason=f"names are at most {MAX_PARAMETER_NAME_LENGTH} characters and values "
+                f"at most {MAX_PARAMETER_VALUE_LENGTH}",
+            )
     return params
