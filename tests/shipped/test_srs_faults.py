@@ -76,10 +76,10 @@ def errors_of(callbacks: CallbackSink) -> list[str]:
 
 async def alerts(serve: Serve) -> list[dict[str, Any]]:
     basic = base64.b64encode(f"{ACCOUNT}:{TOKEN}".encode()).decode()
-    async with aiohttp.ClientSession(headers={"Authorization": f"Basic {basic}"}) as http:
-        async with http.get(f"{serve.api}/v1/Alerts") as response:
-            assert response.status == 200, await response.text()
-            body = await response.json()
+    async with (aiohttp.ClientSession(headers={"Authorization": f"Basic {basic}"}) as http,
+                http.get(f"{serve.api}/v1/Alerts") as response):
+        assert response.status == 200, await response.text()
+        body = await response.json()
     found: list[dict[str, Any]] = body["alerts"]
     return found
 
