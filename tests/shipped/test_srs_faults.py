@@ -124,6 +124,7 @@ async def test_srs_not_listening_is_reported_unreachable_within_seconds(
     async with live_call(serve, callee) as call:
         await callbacks.wait_for(has("siprec-stopped"), timeout=10)
         detected = time.monotonic() - call.answered_at
+        print(f"SRS not listening ({transport}): reported in {detected:.2f} s")
         assert callbacks.events() == ["siprec-error", "siprec-stopped"]
         assert errors_of(callbacks) == [UNREACHABLE]
         assert detected < 3.0, detected
@@ -201,6 +202,7 @@ async def test_silent_srs_is_cancelled_after_64_t1(
     async with live_call(serve, callee) as call:
         await callbacks.wait_for(has("siprec-stopped"), timeout=15)
         waited = time.monotonic() - call.answered_at
+        print(f"silent SRS: CANCELled and reported in {waited:.2f} s")
         assert errors_of(callbacks) == [TIMEOUT]
         assert callbacks.events() == ["siprec-error", "siprec-stopped"]
         assert 64 * FAST_T1 * 0.8 < waited < 64 * FAST_T1 + 2.5, waited
