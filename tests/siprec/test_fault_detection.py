@@ -1,6 +1,6 @@
 """The logic behind SRS fault detection: ICMP errors attributed to the datagram's destination,
 the INVITE answer timeout from T1, the keep-alive setting. The faults themselves, against the
-shipped daemon and the bundled SRS, are in tests/shipped/test_srs_faults.py."""
+shipped daemon and the bundled SRS, are in tests/shipped/test_srs_faults.py (the fault suite)."""
 
 from __future__ import annotations
 
