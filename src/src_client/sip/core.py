@@ -38,15 +38,18 @@ from ipaddress import ip_address
 from . import session_timer
 from .dialog import Dialog, DialogKey, DialogState, build_request, contact_uri
 from .errors import SipError, SipParseError
+from .guard import InboundGuard, Refusal, Refusals
 from .headers import Headers
 from .message import (
     Request,
     Response,
+    build_response,
     call_id,
     cseq,
     from_header,
     make_response,
     parse_message,
+    salvage,
     to_header,
     top_via,
 )
@@ -63,7 +66,7 @@ from .transaction import (
     Transaction,
 )
 from .transport import Address
-from .uri import SipUri, Via, parse_name_addr
+from .uri import SipUri, Via, parse_name_addr, parse_via
 
 log = logging.getLogger(__name__)
 
@@ -202,17 +205,19 @@ def _is_ip(host: str) -> bool:
     return True
 
 
-def _stamp_via(request: Request, via: Via, remote: Address) -> None:
+def _stamp_via(headers: Headers, via: Via, remote: Address) -> None:
     """§18.2.1 and RFC 3581 §4: record the source address in the top Via (``received``, and
-    ``rport`` filled in when asked for) so responses carry it back."""
+    ``rport`` filled in when asked for) so responses carry it back. Idempotent."""
+    if via.host == remote.host and not via.has_param("rport"):
+        return
     params = [(k, str(remote.port) if k == "rport" else v)
               for k, v in via.params if k != "received"]  # fmt: skip
     params.append(("received", remote.host))
-    vias = request.headers.get_all("Via")
+    vias = headers.get_all("Via")
     vias[0] = str(via.replace(params=tuple(params)))
-    request.headers.remove("Via")
+    headers.remove("Via")
     for value in vias:
-        request.headers.add("Via", value)
+        headers.add("Via", value)
 
 
 class UserAgentCore:
@@ -224,6 +229,10 @@ class UserAgentCore:
         self.timers = TimerHeap()
         #: our listening address per transport ("udp", "tcp", "tls"), for Via and Contact
         self.local_addresses: dict[str, Address] = {}
+        #: who may start requests, how fast, with which credentials (None: anyone, any rate)
+        self.guard: InboundGuard | None = None
+        #: what was refused or dropped, by reason: for /metrics and a log that stays small
+        self.refusals = Refusals()
         self._client: dict[tuple[str, ...], ClientTransaction] = {}
         self._server: dict[tuple[str, ...], ServerTransaction] = {}
         self._dialogs: dict[DialogKey, Dialog] = {}
@@ -260,7 +269,7 @@ class UserAgentCore:
         try:
             msg = parse_message(data, max_size=self.config.max_message_size)
         except SipParseError as exc:
-            self._malformed(exc, remote)
+            self._malformed(exc, data, remote)
             return
         try:
             if isinstance(msg, Response):
@@ -270,7 +279,7 @@ class UserAgentCore:
         except SipParseError as exc:
             if isinstance(msg, Request):
                 exc.partial = msg
-            self._malformed(exc, remote)
+            self._malformed(exc, data, remote)
 
     def _trying(self, data: bytes) -> bool:
         """Fast path for the commonest message: a 100 Trying only moves its transaction to
@@ -747,8 +756,7 @@ class UserAgentCore:
             return
         if self._absorbed(self._lingering_server, key, True):
             return  # a retransmission: the last response again (or an ACK absorbed)
-        if via.host != remote.host or via.has_param("rport"):
-            _stamp_via(request, via, remote)
+        _stamp_via(request.headers, via, remote)
         if method == "ACK":
             self._on_ack(request)
             return
@@ -758,9 +766,15 @@ class UserAgentCore:
             return
         if method == "INVITE" and self._answered and self._absorb_invite(request):
             return
+        refusal = self._guarded(request, remote)
+        if refusal is not None and refusal.status is None:
+            return
         cls = InviteServerTransaction if method == "INVITE" else NonInviteServerTransaction
         txn = cls(self, request, dest, key)
         self._server[key] = txn
+        if refusal is not None and refusal.status is not None:
+            self.respond(txn, refusal.status, headers=refusal.headers)
+            return
         if method == "INVITE":
             self.respond(txn, 100)
         try:
@@ -771,6 +785,21 @@ class UserAgentCore:
         if not admitted:
             return
         self._events.append(RequestReceived(txn, txn.dialog))
+
+    def _guarded(self, request: Request, remote: Address) -> Refusal | None:
+        """The guard's verdict on a new request that is not in a dialog we know (counted and
+        logged here); None when it may go on."""
+        guard = self.guard
+        if guard is None:
+            return None
+        to_tag = to_header(request).tag
+        if to_tag is not None and (call_id(request), to_tag,
+                                   from_header(request).tag or "") in self._dialogs:
+            return None
+        refusal = guard.check(request, remote.host, self.now)
+        if refusal is not None:
+            self.refusals.note(refusal.reason, refusal.status, remote.host, self.now)
+        return refusal
 
     def _admit(self, txn: ServerTransaction) -> bool:
         """§8.2 and §12.2.2 checks; answers and returns False when the request is refused."""
@@ -928,7 +957,11 @@ class UserAgentCore:
             if timer is None and dialog is not None and dialog.session_timer is not None:
                 timer = dialog.session_timer
         elif method == "OPTIONS" and 200 <= status < 300:
-            extra += [("Allow", ALLOW), ("Supported", ", ".join(self.config.supported))]
+            # §11.2: Allow and Supported once each, the user's own when it gave them
+            given = {n.lower() for n, _ in extra}
+            extra += [(name, value) for name, value in (
+                ("Allow", ALLOW), ("Supported", ", ".join(self.config.supported)))
+                if name.lower() not in given]  # fmt: skip
         if method == "INVITE" and 100 < status < 300 and not any(
             n.lower() == "supported" for n, _ in extra
         ):
@@ -1131,16 +1164,24 @@ class UserAgentCore:
 
     # --- bad input -------------------------------------------------------------------------------
 
-    def _malformed(self, exc: SipParseError, remote: Address) -> None:
-        request = exc.partial
-        if request is None or request.method == "ACK":
-            log.info("dropped unparseable message from %s: %s", remote, exc.reason)
+    def _malformed(self, exc: SipParseError, data: bytes, remote: Address) -> None:
+        """RFC 3261 §8.2 and RFC 4475: answer a malformed request 400 (505 for another SIP
+        version, 513 when too large) whenever a response can be formed from it; drop the
+        rest (responses, ACKs, no usable Via). Either way it is counted and logged through
+        ``refusals``, never once per message."""
+        partial = exc.partial
+        source = salvage(data, self.config.max_message_size) if partial is None else partial
+        if source is None or source.method == "ACK":
+            self.refusals.note(exc.reason, None, remote.host, self.now)
             return
-        try:
-            # §8.2.6.2: a To tag on every non-100 response to a request without one
-            response = make_response(request, 400, exc.reason, to_tag=_tag())
-            dest = self._response_address(top_via(request), remote)
-        except SipParseError:
-            log.info("dropped unparseable message from %s: %s", remote, exc.reason)
-            return
-        self.send(response.to_bytes(), dest)
+        status = _PARSE_ERROR_STATUS.get(exc.reason, 400)
+        via = source.headers.parsed("Via", parse_via)  # salvage() and the parser checked it
+        _stamp_via(source.headers, via, remote)
+        # §8.2.6.2: a To tag on every non-100 response to a request without one
+        response = build_response(source.headers, status, exc.reason, to_tag=_tag())
+        self.refusals.note(exc.reason, status, remote.host, self.now)
+        self.send(response.to_bytes(), self._response_address(via, remote))
+
+
+#: the parse errors that are not answered 400 (RFC 3261 §21.5.6, §21.5.14)
+_PARSE_ERROR_STATUS = {"Version Not Supported": 505, "Message Too Large": 513}

@@ -43,6 +43,7 @@ from .core import (
 from .dialog import Dialog as CoreDialog
 from .dialog import DialogState
 from .errors import SipError
+from .guard import GuardPolicy, InboundGuard
 from .message import Request, Response
 from .resolver import resolve, resolve_literal
 from .timers import TimerConfig
@@ -79,6 +80,7 @@ class SipConfig:
     max_message_size: int = 65535
     min_se: int = session_timer.MIN_SE_FLOOR  # RFC 4028: shortest session interval accepted
     supported: tuple[str, ...] = ("timer",)  # option tags a Require may name (an SRS: siprec)
+    guard: GuardPolicy | None = None  # who may send requests (None: anyone, sip/guard.py)
 
     def core_config(self) -> CoreConfig:
         return CoreConfig(
@@ -277,6 +279,8 @@ class SipEndpoint:
                  idle_timeout: float = 300.0) -> None:
         self.config = config or SipConfig()
         self.core = UserAgentCore(self.config.core_config())
+        if self.config.guard is not None:
+            self.core.guard = InboundGuard(self.config.guard)
         self.transports = TransportLayer(
             self._on_message, self._on_error, tls_client_context=tls_client_context,
             max_message_size=self.config.max_message_size, idle_timeout=idle_timeout,
