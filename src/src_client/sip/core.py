@@ -30,7 +30,7 @@ import logging
 import random
 import secrets
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache, partial
 from ipaddress import ip_address
@@ -229,6 +229,9 @@ class UserAgentCore:
         self.timers = TimerHeap()
         #: our listening address per transport ("udp", "tcp", "tls"), for Via and Contact
         self.local_addresses: dict[str, Address] = {}
+        #: the local address of our open connection to a remote address (the transport's
+        #: look-up): Via and Contact for a stream transport we do not listen on
+        self.connection_local: Callable[[Address], Address | None] | None = None
         #: who may start requests, how fast, with which credentials (None: anyone, any rate)
         self.guard: InboundGuard | None = None
         #: what was refused or dropped, by reason: for /metrics and a log that stays small
@@ -249,7 +252,7 @@ class UserAgentCore:
         self._branch_prefix = _MAGIC + secrets.token_hex(4)
         self._branch_seq = 0
         self._addresses: dict[tuple[str, str, int, str | None], Address] = {}
-        self._contacts: dict[tuple[str, str | None, str], str] = {}
+        self._contacts: dict[tuple[Address, str | None, str], str] = {}
         # Transactions in Completed/Confirmed over UDP, waiting out Timer D, I, J or K only to
         # absorb retransmissions: key -> (deadline, what answers a retransmission, where it
         # goes). At 3,000 calls/s some 15,000 of them wait at once; kept as their objects,
@@ -460,21 +463,19 @@ class UserAgentCore:
         self._branch_seq += 1
         return f"{self._branch_prefix}{self._branch_seq}"
 
-    def via(self, transport: str, branch: str) -> str:
-        local = self.local_addresses.get(transport)
-        if local is None:
-            raise NoTransport(f"no local {transport} transport")
+    def via(self, transport: str, branch: str, remote: Address | None = None) -> str:
+        local, reused = self._local(transport, remote)
         host = f"[{local.host}]" if ":" in local.host else local.host
-        return f"SIP/2.0/{transport.upper()} {host}:{local.port};rport;branch={branch}"
+        alias = ";alias" if reused else ""  # RFC 5923 §5: reuse this connection toward us
+        return f"SIP/2.0/{transport.upper()} {host}:{local.port};rport{alias};branch={branch}"
 
-    def contact(self, transport: str, user: str | None, params: str = "") -> str:
+    def contact(self, transport: str, user: str | None, params: str = "",
+                remote: Address | None = None) -> str:
         """Our Contact value for ``transport`` (shared string: dialogs keep a reference)."""
-        key = (transport, user, params)
+        local, _ = self._local(transport, remote)
+        key = (local, user, params)
         value = self._contacts.get(key)
         if value is None:
-            local = self.local_addresses.get(transport)
-            if local is None:
-                raise NoTransport(f"no local {transport} transport")
             scheme = "sips" if transport == "tls" else "sip"
             host = f"[{local.host}]" if ":" in local.host else local.host
             userinfo = f"{user}@" if user else ""
@@ -483,6 +484,27 @@ class UserAgentCore:
             if len(self._contacts) < _ADDRESS_CACHE_LIMIT:
                 self._contacts[key] = value
         return value
+
+    def _local(self, transport: str, remote: Address | None) -> tuple[Address, bool]:
+        """Our address for Via and Contact toward ``remote``, and whether it is that of a
+        connection we opened rather than a listener's.
+
+        Without a listener for a stream transport (TLS toward an SRS, say) it is the local
+        address of our connection to ``remote``: the peer answers over that connection
+        (§18.2.2) and reaches us in the dialog through it (RFC 5923). With no such connection
+        yet, the host of any listener and the transport's default port: the transport opens
+        the connection when the message is sent, and the answer comes back over it.
+        """
+        local = self.local_addresses.get(transport)
+        if local is not None:
+            return local, False
+        if transport not in ("tcp", "tls") or remote is None or not self.local_addresses:
+            raise NoTransport(f"no local {transport} transport")
+        connected = self.connection_local(remote) if self.connection_local else None
+        if connected is not None:
+            return connected, True
+        host = next(iter(self.local_addresses.values())).host
+        return self._address(transport, host, _DEFAULT_PORTS[transport], None), True
 
     def send_request(
         self,
@@ -512,7 +534,7 @@ class UserAgentCore:
         extra.append(("User-Agent", self.config.user_agent))
         branch = self.new_branch()
         request = build_request(
-            method, uri, via=self.via(remote.transport, branch), from_=from_, to=to,
+            method, uri, via=self.via(remote.transport, branch, remote), from_=from_, to=to,
             call_id=call_id, cseq=cseq, routes=routes, contact=contact, headers=extra,
             body=body, content_type=content_type,
         )  # fmt: skip
@@ -541,7 +563,7 @@ class UserAgentCore:
             raise DialogGone(f"dialog {dialog.call_id} is terminated")
         remote = dialog.peer
         branch = self.new_branch()
-        via = self.via(remote.transport, branch)  # raises before any state changes
+        via = self.via(remote.transport, branch, remote)  # raises before any state changes
         extra = list(headers)
         if method in ("INVITE", "UPDATE"):
             if dialog.pending_out is not None or (method == "INVITE" and dialog.pending_in):
@@ -644,7 +666,7 @@ class UserAgentCore:
         else:
             branch = self.new_branch()
             dialog.ack_branch = (number, branch)
-        ack = dialog.create_request("ACK", via=self.via(dialog.peer.transport, branch),
+        ack = dialog.create_request("ACK", via=self.via(dialog.peer.transport, branch, dialog.peer),
                                     number=number)  # fmt: skip
         self.send(ack.to_bytes(), dialog.peer)
 
@@ -732,7 +754,7 @@ class UserAgentCore:
     def _start_bye(self, dialog: Dialog) -> ClientTransaction:
         branch = self.new_branch()
         bye = dialog.create_request(
-            "BYE", via=self.via(dialog.peer.transport, branch),
+            "BYE", via=self.via(dialog.peer.transport, branch, dialog.peer),
             headers=[("User-Agent", self.config.user_agent)],
         )  # fmt: skip
         return self._start(bye, dialog.peer, branch, _CORE, None)
@@ -946,7 +968,7 @@ class UserAgentCore:
             if contact_user is None:
                 contact_user = request.uri.user
             contact = dialog.contact if dialog is not None else self.contact(
-                transport, contact_user)  # fmt: skip
+                transport, contact_user, remote=txn.remote)  # fmt: skip
             extra += [("Contact", contact), ("Allow", ALLOW)]
             if creates:
                 extra += [("Record-Route", rr) for rr in request.headers.get_all("Record-Route")]

@@ -54,7 +54,7 @@ from .transaction import (
     TransactionStateError,
 )
 from .transaction import ServerTransaction as CoreServerTransaction
-from .transport import Address, TransportLayer
+from .transport import Address, TransportError, TransportLayer
 from .uri import NameAddr, SipUri
 
 log = logging.getLogger(__name__)
@@ -285,6 +285,7 @@ class SipEndpoint:
             self._on_message, self._on_error, tls_client_context=tls_client_context,
             max_message_size=self.config.max_message_size, idle_timeout=idle_timeout,
         )  # fmt: skip
+        self.core.connection_local = self.transports.connection_local
         self.on_request: RequestHandler | None = None
         self._digest = DigestSession()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -426,6 +427,11 @@ class SipEndpoint:
             self._literal(target) or await self._resolve(target))  # fmt: skip
         error: SipError | None = None
         for address in candidates:
+            try:
+                await self._connect_unless_listening(address)
+            except SipTransportError as exc:
+                error = exc  # RFC 3263 §4.3: try the next address
+                continue
             while True:
                 call.cseq += 1
                 contact = None
@@ -456,9 +462,19 @@ class SipEndpoint:
                 return response, dialog
         raise error or SipTransportError(f"no address for {target}")
 
+    async def _connect_unless_listening(self, address: Address) -> None:
+        """Open the TCP/TLS connection first when we do not listen on its transport: Via and
+        Contact then carry its local address (RFC 5923), which exists only once connected."""
+        if address.transport == "udp" or address.transport in self.core.local_addresses:
+            return
+        try:
+            await self.transports.connect(address)
+        except TransportError as exc:
+            raise SipTransportError(str(exc)) from None
+
     def _contact(self, address: Address, user: str | None, params: str) -> str:
         try:
-            return self.core.contact(address.transport, user, params)
+            return self.core.contact(address.transport, user, params, address)
         except NoTransport as exc:
             raise SipTransportError(str(exc)) from None
 
