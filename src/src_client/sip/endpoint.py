@@ -42,7 +42,7 @@ from .core import (
 )
 from .dialog import Dialog as CoreDialog
 from .dialog import DialogState
-from .errors import SipError
+from .errors import SipError, SipParseError
 from .guard import GuardPolicy, InboundGuard
 from .message import Request, Response
 from .resolver import resolve, resolve_literal
@@ -616,8 +616,15 @@ class SipEndpoint:
         self._process()
 
     def _on_error(self, remote: Address, exc: Exception) -> None:
-        log.info("transport error towards %s: %s", remote, exc)
+        """A peer's doing (a stream it framed wrong, a reset) is counted and summarised like
+        any refused message, so a peer cannot grow the log; our own failures are logged."""
         loop = self._loop or asyncio.get_running_loop()
+        if isinstance(exc, SipParseError):
+            self.core.refusals.note(exc.reason, None, remote.host, loop.time())
+        elif isinstance(exc, ConnectionResetError):
+            self.core.refusals.note("Connection Reset", None, remote.host, loop.time())
+        else:
+            log.info("transport error towards %s: %s", remote, exc)
         self.core.transport_error(remote, loop.time())
         self._process()
 
