@@ -155,9 +155,8 @@ async def fuzz_tcp(daemon: Daemon, rng: random.Random) -> int:
     deadline = loop.time() + TIME_LIMIT
     writer: asyncio.StreamWriter | None = None
     sent = 0
-    for sent in range(MESSAGES):
-        if loop.time() > deadline:
-            break
+    while sent < MESSAGES and loop.time() < deadline:
+        sent += 1
         if writer is None or writer.is_closing():
             reader, writer = await asyncio.open_connection("127.0.0.1", daemon.port)
             base = seeds("tcp", writer.get_extra_info("sockname")[1])
@@ -176,7 +175,7 @@ async def fuzz_tcp(daemon: Daemon, rng: random.Random) -> int:
             writer = None
     if writer is not None:
         writer.close()
-    return sent + 1
+    return sent
 
 
 async def options_status(daemon: Daemon) -> int:
