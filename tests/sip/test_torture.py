@@ -470,3 +470,17 @@ def test_unterminated_quote_in_contact_is_found_on_use() -> None:
     msg.headers.set("Contact", '"open <sip:a@b>, <sip:c@d>')
     with pytest.raises(SipParseError, match="Unterminated"):
         msg.headers.get_all("Contact")
+
+
+async def test_malformed_later_via_is_copied_not_split(
+        udp_endpoint: tuple[SipEndpoint, socket.socket]) -> None:
+    """Found by test_daemon_fuzz: the top Via is fine, a later one has an open ``<``. The
+    request is answered and the later Via copied as written (it used to raise)."""
+    _, sock = udp_endpoint
+    options = GOOD.replace("INVITE", "OPTIONS").replace(
+        ";branch=z9hG4bKbad", ";rport;branch=z9hG4bKbad, SIP/2.0/UDP <broken")
+    for data, status in ((options, b"200 OK"), (options.replace("CSeq: 5", "CSeq: -5"),
+                                                 b"400 Bad CSeq")):  # fmt: skip
+        answer = await exchange(sock, wire(data))
+        assert answer is not None and answer.startswith(b"SIP/2.0 " + status + b"\r\n")
+        assert b";received=127.0.0.1, SIP/2.0/UDP <broken\r\n" in answer

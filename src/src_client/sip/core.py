@@ -53,6 +53,7 @@ from .message import (
     to_header,
     top_via,
 )
+from .syntax import iter_outside
 from .timers import TimerConfig, TimerEntry, TimerHeap
 from .transaction import (
     ClientTransaction,
@@ -213,8 +214,11 @@ def _stamp_via(headers: Headers, via: Via, remote: Address) -> None:
     params = [(k, str(remote.port) if k == "rport" else v)
               for k, v in via.params if k != "received"]  # fmt: skip
     params.append(("received", remote.host))
-    vias = headers.get_all("Via")
-    vias[0] = str(via.replace(params=tuple(params)))
+    # Only the top value is rewritten; the rest is kept as written, unsplit, because only
+    # the top one was checked (a later Via may be malformed and is merely copied).
+    vias = [value.lstrip() for name, value in headers if name == "Via"]
+    top = next(iter_outside(vias[0], ","))
+    vias[0] = str(via.replace(params=tuple(params))) + vias[0][len(top):]
     headers.remove("Via")
     for value in vias:
         headers.add("Via", value)
