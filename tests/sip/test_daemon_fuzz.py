@@ -153,29 +153,34 @@ async def fuzz_tcp(daemon: Daemon, rng: random.Random) -> int:
     connection is reopened, and some are reset rather than closed."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + TIME_LIMIT
-    writer: asyncio.StreamWriter | None = None
+    sock: socket.socket | None = None
+    base: list[bytes] = []
     sent = 0
     while sent < MESSAGES and loop.time() < deadline:
         sent += 1
-        if writer is None or writer.is_closing():
-            reader, writer = await asyncio.open_connection("127.0.0.1", daemon.port)
-            base = seeds("tcp", writer.get_extra_info("sockname")[1])
-        writer.write(mutate(rng.choice(base), rng))
         try:
-            await asyncio.wait_for(writer.drain(), 1.0)
+            if sock is None:
+                sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                sock.setblocking(False)
+                await loop.sock_connect(sock, ("127.0.0.1", daemon.port))
+                base = seeds("tcp", sock.getsockname()[1])
+            await asyncio.wait_for(loop.sock_sendall(sock, mutate(rng.choice(base), rng)), 1.0)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(reader.read(65535), 0.005)
+                if not await asyncio.wait_for(loop.sock_recv(sock, 65535), 0.005):
+                    raise ConnectionResetError  # the daemon closed it: framing was lost
         except (OSError, TimeoutError):
-            writer = None
+            sock = _close(sock)
             continue
         if rng.random() < 0.05:  # an abrupt end: RST instead of FIN
-            sock = writer.get_extra_info("socket")
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            writer.transport.abort()
-            writer = None
-    if writer is not None:
-        writer.close()
+            sock = _close(sock)
+    _close(sock)
     return sent
+
+
+def _close(sock: socket.socket | None) -> None:
+    if sock is not None:
+        sock.close()
 
 
 async def options_status(daemon: Daemon) -> int:
