@@ -19,6 +19,7 @@ import struct
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,7 +76,15 @@ def seeds(transport: str, port: int) -> list[bytes]:
 class Daemon:
     process: subprocess.Popen[bytes]
     port: int
+    api: int
     log: Path
+
+    def refused(self) -> int:
+        """The sum of src_client_sip_refused_total over its labels, from /metrics."""
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.api}/metrics", timeout=5) as reply:
+            text = reply.read().decode()
+        return sum(int(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                   if line.startswith("src_client_sip_refused_total{"))  # fmt: skip
 
     def rss(self) -> int:
         for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
@@ -107,7 +116,7 @@ def daemon(tmp_path: Path) -> Iterator[Daemon]:
             assert process.poll() is None, log.read_text()
             assert time.monotonic() < deadline, "the daemon did not start"
             time.sleep(0.1)
-        yield Daemon(process, port, log)
+        yield Daemon(process, port, api, log)
     finally:
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)
@@ -208,6 +217,7 @@ async def test_daemon_survives_mutated_sip(daemon: Daemon) -> None:
     assert sent >= min(MESSAGES, 50)
     assert daemon.process.poll() is None, daemon.log.read_text()
     assert await options_status(daemon) == 200
+    assert await asyncio.to_thread(daemon.refused) > sent // 10  # counted, if not logged
     growth = daemon.rss() - rss_before
     assert growth < RSS_GROWTH_LIMIT, f"RSS grew by {growth >> 20} MiB"
     daemon.process.send_signal(signal.SIGTERM)

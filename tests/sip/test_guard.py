@@ -6,6 +6,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
+import pytest
+
+from src_client.config import ConfigError, parse_config
 from src_client.sip.auth import DigestCredentials
 from src_client.sip.endpoint import ServerTransaction, SipConfig, SipEndpoint, SipTimeout
 from src_client.sip.guard import DigestPolicy, GuardPolicy, parse_networks
@@ -106,3 +109,26 @@ async def test_digest_authentication() -> None:
         assert server.core.refusals.counts == before
         # the first try of each of the 5 requests, and the wrong answers of the 2 guesses
         assert before == {("unauthenticated", "401"): 7}
+
+
+@pytest.mark.parametrize(("sip", "problem"), [
+    ({"trusted": ["10.0.0.0/8", "eleven"]}, "sip.trusted: 'eleven' is not an IP network"),
+    ({"untrusted": "ignore"}, "sip.untrusted: must be reject or drop"),
+    ({"rate_limit": -1}, "sip.rate_limit: must be >= 0"),
+    ({"auth_password": "env:X"}, "sip.auth_username: auth_password is set"),
+    ({"auth_username": "trunk", "auth_password": "plain"}, "sip.auth_password"),
+])  # fmt: skip
+def test_config_problems_name_their_key(sip: dict[str, object], problem: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config({"sip": sip}, env={"X": "x"})
+    assert any(p.startswith(problem) for p in info.value.problems), info.value.problems
+
+
+def test_config_defaults_trust_loopback_only() -> None:
+    guard = parse_config({}).sip.guard
+    assert guard.trusted == parse_networks(["127.0.0.0/8", "::1/128"])
+    assert (guard.drop_untrusted, guard.rate, guard.digest) == (False, 200.0, None)
+    guard = parse_config({"sip": {"trusted": ["0.0.0.0/0"], "untrusted": "drop",
+                                  "auth_username": "trunk", "auth_password": "env:P"}},
+                         env={"P": "pw"}).sip.guard  # fmt: skip
+    assert guard.drop_untrusted and guard.digest == DigestPolicy("trunk", "pw")
