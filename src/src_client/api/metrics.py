@@ -112,6 +112,13 @@ def collect(ctx: ApiContext) -> list[Family]:
                    "Engine events lost because nobody drained the queue.")
             .add(engine.events_dropped),
         ])
+    if ctx.sip is not None:
+        refused = Family("src_client_sip_refused_total", "counter",
+                         "Inbound SIP messages refused (response: the status sent, or none "
+                         "when dropped), by reason: malformed, untrusted, rate_limited, ...")
+        for (reason, response), count in sorted(ctx.sip.counts.items()):
+            refused.add(count, reason=reason, response=response)
+        families.append(refused)
     api = Family("src_client_api_responses_total", "counter",
                  "REST API responses by HTTP status.")
     for status, count in sorted(ctx.responses.items()):
