@@ -22,7 +22,7 @@ _slices = itertools.count()
 
 
 @contextmanager
-def engine(**kwargs: float) -> Iterator[Engine]:
+def engine(**kwargs: float | str) -> Iterator[Engine]:
     base = 6000 + 60 * (next(_slices) % 33)
     eng = Engine("127.0.0.1", base, base + 59, **kwargs)  # type: ignore[arg-type]
     try:
