@@ -112,6 +112,14 @@ def collect(ctx: ApiContext) -> list[Family]:
                    "Engine events lost because nobody drained the queue.")
             .add(engine.events_dropped),
         ])
+        refused = Family("src_client_rtp_refused_total", "counter",
+                         "RTP/RTCP packets refused by [media] latching (not relayed, not "
+                         "recorded): unsignalled (no SDP address yet), foreign_address "
+                         "(another IP), foreign_port (the party's IP, not the latched "
+                         "port), probation (learn: a new source not yet proven).")
+        for reason, count in engine.refused.items():
+            refused.add(count, reason=reason)
+        families.append(refused)
     api = Family("src_client_api_responses_total", "counter",
                  "REST API responses by HTTP status.")
     for status, count in sorted(ctx.responses.items()):
