@@ -347,6 +347,13 @@ static sc_refused_reason foreign_reason(const sc_addr *expected, const sc_addr *
     return sc_addr_same_host(expected, from) ? SC_REFUSED_PORT : SC_REFUSED_ADDRESS;
 }
 
+static bool refuse(sc_worker *w, sc_leg *leg, sc_refused_reason why)
+{
+    leg->c.foreign_source++;
+    w->refused[why]++;
+    return false;
+}
+
 /* A packet from anything but the latched source (rtp NULL for RTCP): latches its source and
  * returns true, or counts the refusal. Unlatched, remote_rtp holds the SDP address, and for
  * the RTCP port the RTP source's: RTCP follows the host RTP was accepted from. */
@@ -355,21 +362,15 @@ static bool admit_source(sc_worker *w, sc_leg *leg, bool rtcp_port, const sc_add
 {
     bool *latched = rtcp_port ? &leg->rtcp_latched : &leg->rtp_latched;
     sc_addr *remote = rtcp_port ? &leg->remote_rtcp : &leg->remote_rtp;
-    bool ok = !*latched &&
-              (leg->latch == SC_LATCH_OFF || sc_addr_same_host(&leg->remote_rtp, from));
-    if (!ok && leg->latch == SC_LATCH_LEARN && rtp) {
-        if (!probation_passed(leg, from, rtp)) {
-            leg->c.foreign_source++;
-            w->refused[SC_REFUSED_PROBATION]++;
-            return false;
-        }
-        ok = true;
+    /* unlatched: the first source (off) or the signalled host (strict, learn) latches */
+    bool first = !*latched &&
+                 (leg->latch == SC_LATCH_OFF || sc_addr_same_host(&leg->remote_rtp, from));
+    if (!first) {
+        if (leg->latch != SC_LATCH_LEARN || !rtp)
+            return refuse(w, leg, foreign_reason(remote, from));
+        if (!probation_passed(leg, from, rtp))
+            return refuse(w, leg, SC_REFUSED_PROBATION);
         leg->rtcp_latched = false; /* a new host: its RTCP is learnt again */
-    }
-    if (!ok) {
-        leg->c.foreign_source++;
-        w->refused[foreign_reason(remote, from)]++;
-        return false;
     }
     *remote = *from;
     *latched = true;
