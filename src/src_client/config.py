@@ -13,11 +13,12 @@ import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, get_args
 
 from src_client.calls.routing import Route, Trunk
 from src_client.errors import TwilioError
 from src_client.listen import ListenSpec, parse_listen
+from src_client.media import Latching
 from src_client.sids import SidPrefix, is_sid
 from src_client.sip.auth import DigestCredentials
 from src_client.sip.errors import SipError
@@ -81,6 +82,7 @@ class MediaSettings:
     port_max: int = 29999
     workers: int = 1
     media_timeout: float = 30.0
+    latching: Latching = "strict"
 
 
 @dataclass(frozen=True, slots=True)
@@ -269,8 +271,12 @@ def _check_tls_client(r: _Reader, settings: SipSettings) -> None:
         r.problem("sip.tls_client_cert", f"cannot be loaded with tls_client_key: {exc}")
 
 
+_LATCHING: dict[str, Latching] = {mode: mode for mode in get_args(Latching)}
+
+
 def _media(r: _Reader, data: Mapping[str, Any]) -> MediaSettings:
-    t = r.table(data, "media", ("address", "port_min", "port_max", "workers", "media_timeout"))
+    t = r.table(data, "media", ("address", "port_min", "port_max", "workers", "media_timeout",
+                                "latching"))  # fmt: skip
     d = MediaSettings()
     settings = MediaSettings(
         address=r.get(t, "media", "address", str, d.address),
@@ -280,6 +286,9 @@ def _media(r: _Reader, data: Mapping[str, Any]) -> MediaSettings:
                       lambda v: None if 1 <= v <= 64 else "must be 1..64"),
         media_timeout=r.get(t, "media", "media_timeout", float, d.media_timeout,
                             lambda v: None if v >= 0 else "must be >= 0 (0 disables)"),
+        latching=_LATCHING[r.get(t, "media", "latching", str, d.latching,
+                                 lambda v: None if v in _LATCHING
+                                 else "must be strict, learn or off")],
     )
     if settings.port_max - settings.port_min < 3:
         r.problem("media.port_max", "the port range must hold at least two even/odd pairs")

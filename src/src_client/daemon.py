@@ -64,6 +64,7 @@ class Daemon:
         self.engine = Engine(
             config.media.address, config.media.port_min, config.media.port_max,
             workers=config.media.workers, media_timeout=config.media.media_timeout,
+            latching=config.media.latching,
         )  # fmt: skip
         self.endpoint = SipEndpoint(
             SipConfig(t1=config.sip.t1, t2=config.sip.t2, t4=config.sip.t4,
