@@ -33,9 +33,8 @@ from pathlib import Path
 from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from calls import SIPP_BUFFER, caller_scenario  # noqa: E402
-
-from src_client.sipp import SippRun, free_port  # noqa: E402
+from calls import SIPP_BUFFER, caller_scenario
+from src_client.sipp import SippRun, free_port
 
 ACCOUNT = "AC00000000000000000000000000000500"
 SAMPLE_EVERY = 2.0

@@ -3,7 +3,11 @@
 #include "addr.h"
 
 #include <arpa/inet.h>
+#include <stddef.h>
 #include <string.h>
+
+_Static_assert(offsetof(struct sockaddr_in, sin_port) == offsetof(struct sockaddr_in6, sin6_port),
+               "sc_addr_equal compares ports through v4");
 
 int sc_addr_parse(const char *host, int port, sc_addr *out)
 {
@@ -26,13 +30,18 @@ int sc_addr_parse(const char *host, int port, sc_addr *out)
 
 bool sc_addr_equal(const sc_addr *a, const sc_addr *b)
 {
+    /* sin_port and sin6_port share their offset, so this compares either family's port */
+    return a->v4.sin_port == b->v4.sin_port && sc_addr_same_host(a, b);
+}
+
+bool sc_addr_same_host(const sc_addr *a, const sc_addr *b)
+{
     if (a->sa.sa_family != b->sa.sa_family)
         return false;
     if (a->sa.sa_family == AF_INET)
-        return a->v4.sin_port == b->v4.sin_port && a->v4.sin_addr.s_addr == b->v4.sin_addr.s_addr;
+        return a->v4.sin_addr.s_addr == b->v4.sin_addr.s_addr;
     if (a->sa.sa_family == AF_INET6)
-        return a->v6.sin6_port == b->v6.sin6_port &&
-               memcmp(&a->v6.sin6_addr, &b->v6.sin6_addr, sizeof a->v6.sin6_addr) == 0;
+        return memcmp(&a->v6.sin6_addr, &b->v6.sin6_addr, sizeof a->v6.sin6_addr) == 0;
     return false;
 }
 

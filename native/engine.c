@@ -9,7 +9,8 @@
 #include "engine.h"
 
 int sc_engine_new(sc_engine **out, const sc_addr *bind, int port_min, int port_max,
-                  int workers, int64_t media_timeout_ns, int64_t rtcp_interval_ns)
+                  int workers, int64_t media_timeout_ns, int64_t rtcp_interval_ns,
+                  sc_latch_mode latching)
 {
     sc_engine *eng = calloc(1, sizeof *eng);
     if (!eng)
@@ -17,7 +18,7 @@ int sc_engine_new(sc_engine **out, const sc_addr *bind, int port_min, int port_m
     eng->bind = *bind;
     eng->port_min = port_min;
     eng->port_max = port_max;
-    eng->port_next = port_min;
+    eng->latching = latching;
     eng->media_timeout_ns = media_timeout_ns;
     eng->rtcp_interval_ns = rtcp_interval_ns;
     eng->next_id = 1;

@@ -39,6 +39,7 @@
 #define SC_HOUSEKEEPING_NS (100 * 1000 * 1000LL) /* media timeout / RTCP scan period */
 #define SC_FIRST_RTCP_NS (250 * 1000 * 1000LL)  /* first SR this soon after the first packet */
 #define SC_PTIME_NS (20 * 1000 * 1000LL)        /* player packetisation */
+#define SC_LEARN_PROBATION 4 /* in-sequence packets before "learn" moves to a new source */
 
 typedef struct sc_engine sc_engine;
 typedef struct sc_worker sc_worker;
@@ -65,9 +66,27 @@ typedef struct sc_sock {
     sc_obj *owner; /* NULL for the wake fd */
 } sc_sock;
 
+/* Which sources a leg accepts (RTP hijack / RTP Bleed protection; leg.c admit_source()).
+ * Every mode sends to the latched source once there is one (symmetric RTP, RFC 4961). */
+typedef enum {
+    SC_LATCH_NONE,   /* leg allocated with latching=False: any source, nothing learnt */
+    SC_LATCH_OFF,    /* "off": the first source latches, wherever it is; then only it */
+    SC_LATCH_STRICT, /* "strict": only the SDP's IP (any port, for NAT); its first port latches */
+    SC_LATCH_LEARN,  /* "learn": strict, and any other source takes over after a probation */
+} sc_latch_mode;
+
+/* why a packet was refused by latching; the engine-wide totals are kept per worker */
+typedef enum {
+    SC_REFUSED_UNSIGNALLED, /* no SDP address known yet */
+    SC_REFUSED_ADDRESS,     /* another IP than the signalled (or latched) one */
+    SC_REFUSED_PORT,        /* the right IP, another port than the latched one */
+    SC_REFUSED_PROBATION,   /* "learn": a new source still proving itself */
+    SC_REFUSED_REASONS
+} sc_refused_reason;
+
 typedef struct sc_leg_counters {
     uint64_t packets_in, bytes_in, rtcp_in, packets_out, bytes_out, rtcp_out;
-    uint64_t malformed, foreign_source, no_remote;
+    uint64_t malformed, foreign_source, no_remote; /* foreign_source: refused, any reason */
     int64_t last_packet_ns; /* 0 = never */
 } sc_leg_counters;
 
@@ -77,9 +96,17 @@ struct sc_leg {
     sc_leg *prev, *next; /* worker's list */
     sc_sock rtp, rtcp;   /* rtcp.fd == -1 with rtcp-mux */
     int local_port;
-    bool mux, latching;
+    bool mux;
+    sc_latch_mode latch;
+    /* Unlatched, remote_rtp is the SDP address (unset before any SDP); latched, the source. */
     bool rtp_latched, rtcp_latched;
     sc_addr remote_rtp, remote_rtcp;
+    struct {
+        sc_addr from;
+        uint32_t ssrc;
+        uint16_t seq;
+        uint8_t count; /* 0 = no candidate */
+    } candidate;       /* "learn": the source on probation */
     sc_leg *peer;
     sc_fork *forks[2]; /* SC_INBOUND, SC_OUTBOUND lists */
     sc_player *player;
@@ -170,11 +197,13 @@ struct sc_worker {
     unsigned nlanes;
     uint8_t *tx_arena; /* SC_TX_LANES * SC_BATCH slots of SC_TX_SLOT bytes */
     uint64_t tx_dropped;
+    uint64_t refused[SC_REFUSED_REASONS]; /* survive the legs that counted them */
 };
 
 struct sc_engine {
     sc_addr bind;
-    int port_min, port_max, port_next;
+    int port_min, port_max;
+    sc_latch_mode latching; /* what legs allocated with latching get */
     int nworkers, next_worker;
     sc_worker *workers;
     int64_t media_timeout_ns, rtcp_interval_ns;
@@ -198,7 +227,8 @@ typedef struct sc_fork_config {
 
 /* engine.c */
 int sc_engine_new(sc_engine **out, const sc_addr *bind, int port_min, int port_max,
-                  int workers, int64_t media_timeout_ns, int64_t rtcp_interval_ns);
+                  int workers, int64_t media_timeout_ns, int64_t rtcp_interval_ns,
+                  sc_latch_mode latching);
 void sc_engine_free(sc_engine *eng); /* stops and joins workers; call without the GIL */
 uint64_t sc_engine_new_id(sc_engine *eng);
 uint32_t sc_random32(void);

@@ -21,15 +21,35 @@ typedef struct {
     sc_engine *eng;
 } EngineObject;
 
+/* the names of sc_latch_mode's values for legs that latch, as in [media] latching */
+static const char *const latch_names[] = {
+    [SC_LATCH_OFF] = "off", [SC_LATCH_STRICT] = "strict", [SC_LATCH_LEARN] = "learn"};
+
+static int parse_latching(const char *name, sc_latch_mode *out)
+{
+    for (int m = SC_LATCH_OFF; m <= SC_LATCH_LEARN; m++) {
+        if (strcmp(name, latch_names[m]) == 0) {
+            *out = (sc_latch_mode)m;
+            return 0;
+        }
+    }
+    PyErr_SetString(PyExc_ValueError, "latching must be 'strict', 'learn' or 'off'");
+    return -1;
+}
+
 static int engine_init(EngineObject *self, PyObject *args, PyObject *kwds)
 {
     static char *kwlist[] = {"address", "port_min", "port_max", "workers", "media_timeout",
-                             "rtcp_interval", NULL};
-    const char *address;
+                             "rtcp_interval", "latching", NULL};
+    const char *address, *latching_name = "strict";
     int port_min, port_max, workers;
     double media_timeout, rtcp_interval;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "siiidd", kwlist, &address, &port_min,
-                                     &port_max, &workers, &media_timeout, &rtcp_interval))
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "siiidd|$s", kwlist, &address, &port_min,
+                                     &port_max, &workers, &media_timeout, &rtcp_interval,
+                                     &latching_name))
+        return -1;
+    sc_latch_mode latching;
+    if (parse_latching(latching_name, &latching) < 0)
         return -1;
     if (self->eng) {
         PyErr_SetString(PyExc_RuntimeError, "Engine already initialised");
@@ -55,7 +75,8 @@ static int engine_init(EngineObject *self, PyObject *args, PyObject *kwds)
     }
     sc_engine *eng;
     if (sc_engine_new(&eng, &bind, port_min, port_max, workers,
-                      (int64_t)(media_timeout * 1e9), (int64_t)(rtcp_interval * 1e9)) < 0) {
+                      (int64_t)(media_timeout * 1e9), (int64_t)(rtcp_interval * 1e9),
+                      latching) < 0) {
         PyErr_SetFromErrno(PyExc_OSError);
         return -1;
     }
@@ -574,18 +595,26 @@ static PyObject *engine_stats(EngineObject *self, PyObject *Py_UNUSED(ignored))
     sc_engine *eng = open_engine(self);
     if (!eng)
         return NULL;
-    uint64_t tx_dropped = 0;
+    uint64_t tx_dropped = 0, refused[SC_REFUSED_REASONS] = {0};
     for (int i = 0; i < eng->nworkers; i++) {
-        pthread_mutex_lock(&eng->workers[i].lock);
-        tx_dropped += eng->workers[i].tx_dropped;
-        pthread_mutex_unlock(&eng->workers[i].lock);
+        sc_worker *w = &eng->workers[i];
+        pthread_mutex_lock(&w->lock);
+        tx_dropped += w->tx_dropped;
+        for (int r = 0; r < SC_REFUSED_REASONS; r++)
+            refused[r] += w->refused[r];
+        pthread_mutex_unlock(&w->lock);
     }
     pthread_mutex_lock(&eng->events.lock);
     uint64_t events_dropped = eng->events.dropped;
     pthread_mutex_unlock(&eng->events.lock);
-    return Py_BuildValue("(nnKKi)", (Py_ssize_t)eng->legs.count, (Py_ssize_t)eng->forks.count,
-                         (unsigned long long)tx_dropped, (unsigned long long)events_dropped,
-                         eng->nworkers);
+    /* refused in sc_refused_reason order: unsignalled, address, port, probation */
+    return Py_BuildValue("(nnKKi(KKKK))", (Py_ssize_t)eng->legs.count,
+                         (Py_ssize_t)eng->forks.count, (unsigned long long)tx_dropped,
+                         (unsigned long long)events_dropped, eng->nworkers,
+                         (unsigned long long)refused[SC_REFUSED_UNSIGNALLED],
+                         (unsigned long long)refused[SC_REFUSED_ADDRESS],
+                         (unsigned long long)refused[SC_REFUSED_PORT],
+                         (unsigned long long)refused[SC_REFUSED_PROBATION]);
 }
 
 static PyObject *engine_close(EngineObject *self, PyObject *Py_UNUSED(ignored))

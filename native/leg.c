@@ -1,6 +1,24 @@
-/* Legs: a port pair facing one call party, symmetric-RTP latching, relay to the peer leg.
+/* Legs: a port pair facing one call party, source latching, relay to the peer leg.
  *
  * Functions taking a leg run with its worker's lock held, except sc_leg_new which takes it.
+ *
+ * Latching (sc_latch_mode; Asterisk's strictrtp after the RTP Bleed advisory, rtpengine's
+ * strict-source). A packet from a source the leg does not accept is refused: counted, never
+ * relayed, forked or taken as the party's media, and it changes nothing, so the party itself
+ * is never muted by it. Once a source is latched, replies go to it (symmetric RTP).
+ * - strict (default): only the IP address of the party's SDP. Its first port to send
+ *   latches (NAT rewrites ports, rarely addresses); after that, as Asterisk's strictrtp, only
+ *   that source is accepted until the next SDP (set_remote), even from the same IP: a NAT
+ *   rebinding mid-call needs "learn" or a re-INVITE. Before any SDP address is known (a
+ *   callee's leg while its INVITE is out) nothing is accepted: there is no address to trust
+ *   yet, and early media comes with an SDP of its own.
+ * - learn: as strict, and also any other source, before or after latching, once it sent
+ *   SC_LEARN_PROBATION RTP packets in a row (one SSRC, consecutive sequence numbers, no
+ *   packet of the latched source in between): the last of them is the first accepted. For
+ *   parties whose SDP shows a private address, or whose NAT mapping changes mid-call.
+ * - off: the first source to send latches, wherever it is (the behaviour before strict).
+ * RTCP on its own port latches separately, from the host RTP is accepted from; RTCP carries
+ * no sequence numbers, so it never starts a probation.
  */
 #define _GNU_SOURCE 1 /* recvmmsg/sendmmsg */
 #include <errno.h>
@@ -32,15 +50,17 @@ static int open_bound(const sc_addr *local, int port)
     return fd;
 }
 
+/* Port pairs start at a random pair of the range, drawn from the kernel's CSPRNG, and are
+ * probed upward with wraparound: a sequential or guessable port lets a third party aim RTP at
+ * the next call's leg before its parties speak (the RTP Bleed attack). */
 int sc_open_pair(sc_engine *eng, bool mux, int *rtp_fd, int *rtcp_fd, int *port)
 {
     int first = eng->port_min + (eng->port_min & 1); /* RTP on even ports (RFC 3550 §11) */
     int span = (eng->port_max - first + 1) / 2;      /* pairs that fit in the range */
+    /* multiply-shift maps 32 random bits onto the span with a bias below span / 2^32 */
+    int start = (int)(((uint64_t)sc_random32() * (uint64_t)span) >> 32);
     for (int tries = 0; tries < span; tries++) {
-        int p = eng->port_next;
-        if (p < first || p + 1 > eng->port_max)
-            p = first;
-        eng->port_next = p + 2;
+        int p = first + 2 * ((start + tries) % span);
         int a = open_bound(&eng->bind, p);
         if (a < 0) {
             if (errno == EADDRINUSE || errno == EACCES)
@@ -87,7 +107,7 @@ sc_leg *sc_leg_new(sc_engine *eng, bool mux, bool latching)
     leg->rtcp.role = SC_SOCK_RTCP;
     leg->rtcp.owner = &leg->obj;
     leg->mux = mux;
-    leg->latching = latching;
+    leg->latch = latching ? eng->latching : SC_LATCH_NONE;
     sc_worker *w = &eng->workers[eng->next_worker];
     eng->next_worker = (eng->next_worker + 1) % eng->nworkers;
     leg->worker = w;
@@ -126,6 +146,7 @@ void sc_leg_set_remote(sc_leg *leg, const sc_addr *rtp, const sc_addr *rtcp)
         leg->quiet_since_ns = sc_mono_ns();
     /* new SDP, new peer address: learn the source again (e.g. after a re-INVITE) */
     leg->rtp_latched = leg->rtcp_latched = false;
+    leg->candidate.count = 0;
 }
 
 static void unlink_leg(sc_leg *leg)
@@ -287,6 +308,75 @@ static void emit(sc_leg *leg, sc_event_kind kind, uint32_t ssrc, uint32_t old, i
     sc_emit(leg->worker->eng, kind, leg->obj.id, 0, 0, ssrc, old, now);
 }
 
+/* ---- source checks (RTP hijack protection), see sc_latch_mode ---- */
+
+/* The common case, on every packet: it comes from the latched source. */
+static inline bool from_latched(sc_leg *leg, bool rtcp_port, const sc_addr *from)
+{
+    if (!(rtcp_port ? leg->rtcp_latched : leg->rtp_latched) ||
+        !sc_addr_equal(rtcp_port ? &leg->remote_rtcp : &leg->remote_rtp, from))
+        return false;
+    leg->candidate.count = 0; /* a probation needs packets uninterrupted by the latched source */
+    return true;
+}
+
+/* "learn": whether this RTP packet completes SC_LEARN_PROBATION packets in a row from one
+ * source, one SSRC, consecutive sequence numbers (Asterisk's strictrtp probation). */
+static bool probation_passed(sc_leg *leg, const sc_addr *from, const sc_rtp_info *info)
+{
+    if (leg->candidate.count && leg->candidate.ssrc == info->ssrc &&
+        info->seq == (uint16_t)(leg->candidate.seq + 1) &&
+        sc_addr_equal(&leg->candidate.from, from)) {
+        leg->candidate.count++;
+    } else {
+        leg->candidate.from = *from;
+        leg->candidate.ssrc = info->ssrc;
+        leg->candidate.count = 1;
+    }
+    leg->candidate.seq = info->seq;
+    if (leg->candidate.count < SC_LEARN_PROBATION)
+        return false;
+    leg->candidate.count = 0;
+    return true;
+}
+
+static sc_refused_reason foreign_reason(const sc_addr *expected, const sc_addr *from)
+{
+    if (!sc_addr_set(expected))
+        return SC_REFUSED_UNSIGNALLED;
+    return sc_addr_same_host(expected, from) ? SC_REFUSED_PORT : SC_REFUSED_ADDRESS;
+}
+
+static bool refuse(sc_worker *w, sc_leg *leg, sc_refused_reason why)
+{
+    leg->c.foreign_source++;
+    w->refused[why]++;
+    return false;
+}
+
+/* A packet from anything but the latched source (rtp NULL for RTCP): latches its source and
+ * returns true, or counts the refusal. Unlatched, remote_rtp holds the SDP address, and for
+ * the RTCP port the RTP source's: RTCP follows the host RTP was accepted from. */
+static bool admit_source(sc_worker *w, sc_leg *leg, bool rtcp_port, const sc_addr *from,
+                         const sc_rtp_info *rtp)
+{
+    bool *latched = rtcp_port ? &leg->rtcp_latched : &leg->rtp_latched;
+    sc_addr *remote = rtcp_port ? &leg->remote_rtcp : &leg->remote_rtp;
+    /* unlatched: the first source (off) or the signalled host (strict, learn) latches */
+    bool first = !*latched &&
+                 (leg->latch == SC_LATCH_OFF || sc_addr_same_host(&leg->remote_rtp, from));
+    if (!first) {
+        if (leg->latch != SC_LATCH_LEARN || !rtp)
+            return refuse(w, leg, foreign_reason(remote, from));
+        if (!probation_passed(leg, from, rtp))
+            return refuse(w, leg, SC_REFUSED_PROBATION);
+        leg->rtcp_latched = false; /* a new host: its RTCP is learnt again */
+    }
+    *remote = *from;
+    *latched = true;
+    return true;
+}
+
 void sc_leg_rx(sc_worker *w, sc_leg *leg, sc_sock_role role, uint8_t *pkt, size_t len,
                const sc_addr *from, int64_t now)
 {
@@ -296,18 +386,10 @@ void sc_leg_rx(sc_worker *w, sc_leg *leg, sc_sock_role role, uint8_t *pkt, size_
         leg->c.malformed++;
         return;
     }
-    if (leg->latching) {
-        bool rtcp_port = rtcp && !leg->mux;
-        bool *latched = rtcp_port ? &leg->rtcp_latched : &leg->rtp_latched;
-        sc_addr *remote = rtcp_port ? &leg->remote_rtcp : &leg->remote_rtp;
-        if (!*latched) {
-            *remote = *from;
-            *latched = true;
-        } else if (!sc_addr_equal(remote, from)) {
-            leg->c.foreign_source++;
-            return;
-        }
-    }
+    bool rtcp_port = rtcp && !leg->mux;
+    if (leg->latch != SC_LATCH_NONE && !from_latched(leg, rtcp_port, from) &&
+        !admit_source(w, leg, rtcp_port, from, rtcp ? NULL : &info))
+        return; /* refused: not relayed, not forked, not counted as media */
     leg->c.last_packet_ns = now;
     if (rtcp) {
         leg->c.rtcp_in++;

@@ -8,18 +8,22 @@ wants the full list, not one error per restart. See ``configs/example.toml``.
 from __future__ import annotations
 
 import os
+import ssl
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, get_args
 
 from src_client.calls.routing import Route, Trunk
 from src_client.errors import TwilioError
 from src_client.listen import ListenSpec, parse_listen
+from src_client.media import Latching
 from src_client.sids import SidPrefix, is_sid
 from src_client.sip.auth import DigestCredentials
 from src_client.sip.errors import SipError
+from src_client.sip.guard import DigestPolicy, GuardPolicy, parse_networks
+from src_client.sip.transport import client_context
 from src_client.sip.uri import parse_uri
 from src_client.siprec.connectors import (
     ConnectorError,
@@ -53,11 +57,22 @@ class SipSettings:
     tls_cert: Path | None = None
     tls_key: Path | None = None
     tls_ca: Path | None = None  # trust anchors for SRSs over TLS (default: system store)
+    tls_client_cert: Path | None = None  # our certificate toward SRSs asking for one (mTLS)
+    tls_client_key: Path | None = None
     t1: float = 0.5
     t2: float = 4.0
     t4: float = 5.0
     user_agent: str = "src-client"
     session_expires: int = 1800
+    guard: GuardPolicy = field(default_factory=GuardPolicy)  # trusted, rate_limit, auth_*
+
+    def tls_client_context(self) -> ssl.SSLContext:
+        """Outbound TLS (SRSs on ``secure=true``): needs no tls listener (RFC 5923 reuse)."""
+        return client_context(
+            cafile=str(self.tls_ca) if self.tls_ca else None,
+            certfile=str(self.tls_client_cert) if self.tls_client_cert else None,
+            keyfile=str(self.tls_client_key) if self.tls_client_key else None,
+        )  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +82,7 @@ class MediaSettings:
     port_max: int = 29999
     workers: int = 1
     media_timeout: float = 30.0
+    latching: Latching = "strict"
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,9 +175,40 @@ def _port(value: int) -> str | None:
     return None if 0 <= value <= 65535 else "must be a port number 0..65535"
 
 
+def _guard(r: _Reader, t: Mapping[str, Any]) -> GuardPolicy:
+    """``trusted``, ``untrusted``, ``rate_limit``, ``rate_burst``, ``auth_*`` of [sip]."""
+    default = GuardPolicy()
+    trusted = default.trusted
+    values = r.get(t, "sip", "trusted", list, [])
+    if "trusted" in t:
+        try:
+            trusted = parse_networks([str(v) for v in values])
+        except ValueError as exc:
+            r.problem("sip.trusted", f"{exc}; [\"0.0.0.0/0\", \"::/0\"] trusts everyone")
+    untrusted = r.get(t, "sip", "untrusted", str, "reject",
+                      lambda v: None if v in ("reject", "drop") else "must be reject or drop")
+    rate = r.get(t, "sip", "rate_limit", float, default.rate,
+                 lambda v: None if v >= 0 else "must be >= 0 (0 disables)")
+    burst = r.get(t, "sip", "rate_burst", float, max(default.burst, rate),
+                  lambda v: None if v >= 1 else "must be at least 1")
+    digest = None
+    username = r.get(t, "sip", "auth_username", str, "")
+    if username:
+        password = r.secret("sip.auth_password", t.get("auth_password"), plain_allowed=False)
+        realm = r.get(t, "sip", "auth_realm", str, "src-client")
+        if password is not None:
+            digest = DigestPolicy(username, password.reveal(), realm)
+    elif "auth_password" in t:
+        r.problem("sip.auth_username", "auth_password is set: name the user it belongs to")
+    return GuardPolicy(trusted=trusted, drop_untrusted=untrusted == "drop", rate=rate,
+                       burst=burst, digest=digest)  # fmt: skip
+
+
 def _sip(r: _Reader, data: Mapping[str, Any]) -> SipSettings:
-    keys = ("listen", "advertise", "tls_cert", "tls_key", "tls_ca", "t1", "t2", "t4",
-            "user_agent", "session_expires")
+    keys = ("listen", "advertise", "tls_cert", "tls_key", "tls_ca", "tls_client_cert",
+            "tls_client_key", "t1", "t2", "t4", "user_agent", "session_expires", "trusted",
+            "untrusted", "rate_limit", "rate_burst", "auth_username", "auth_password",
+            "auth_realm")
     t = r.table(data, "sip", keys)
     default = SipSettings()
     listen = default.listen
@@ -187,20 +234,49 @@ def _sip(r: _Reader, data: Mapping[str, Any]) -> SipSettings:
         tls_cert=path("tls_cert"),
         tls_key=path("tls_key"),
         tls_ca=path("tls_ca"),
+        tls_client_cert=path("tls_client_cert"),
+        tls_client_key=path("tls_client_key"),
         t1=r.get(t, "sip", "t1", float, default.t1, _positive),
         t2=r.get(t, "sip", "t2", float, default.t2, _positive),
         t4=r.get(t, "sip", "t4", float, default.t4, _positive),
         user_agent=r.get(t, "sip", "user_agent", str, default.user_agent),
         session_expires=r.get(t, "sip", "session_expires", int, default.session_expires,
                               lambda v: None if v >= 90 else "must be at least 90 (RFC 4028)"),
+        guard=_guard(r, t),
     )
     if any(s.transport == "tls" for s in listen) and not (settings.tls_cert and settings.tls_key):
         r.problem("sip.tls_cert", "a tls listener needs tls_cert and tls_key")
+    _check_tls_client(r, settings)
     return settings
 
 
+def _check_tls_client(r: _Reader, settings: SipSettings) -> None:
+    """What would make every TLS connection toward an SRS fail, found before the first call
+    (a client certificate without its key, a CA file that is no PEM)."""
+    if settings.tls_client_key and not settings.tls_client_cert:
+        r.problem("sip.tls_client_key", "set tls_client_cert too (the certificate it signs)")
+        return
+    files = (settings.tls_ca, settings.tls_client_cert, settings.tls_client_key)
+    if any(f is not None and not f.is_file() for f in files):
+        return  # already reported as "no such file"
+    ca = str(settings.tls_ca) if settings.tls_ca else None
+    try:
+        client_context(cafile=ca)
+    except (ssl.SSLError, OSError) as exc:
+        r.problem("sip.tls_ca", f"cannot be loaded as PEM trust anchors: {exc}")
+        return
+    try:
+        settings.tls_client_context()
+    except (ssl.SSLError, OSError) as exc:
+        r.problem("sip.tls_client_cert", f"cannot be loaded with tls_client_key: {exc}")
+
+
+_LATCHING: dict[str, Latching] = {mode: mode for mode in get_args(Latching)}
+
+
 def _media(r: _Reader, data: Mapping[str, Any]) -> MediaSettings:
-    t = r.table(data, "media", ("address", "port_min", "port_max", "workers", "media_timeout"))
+    t = r.table(data, "media", ("address", "port_min", "port_max", "workers", "media_timeout",
+                                "latching"))  # fmt: skip
     d = MediaSettings()
     settings = MediaSettings(
         address=r.get(t, "media", "address", str, d.address),
@@ -210,6 +286,9 @@ def _media(r: _Reader, data: Mapping[str, Any]) -> MediaSettings:
                       lambda v: None if 1 <= v <= 64 else "must be 1..64"),
         media_timeout=r.get(t, "media", "media_timeout", float, d.media_timeout,
                             lambda v: None if v >= 0 else "must be >= 0 (0 disables)"),
+        latching=_LATCHING[r.get(t, "media", "latching", str, d.latching,
+                                 lambda v: None if v in _LATCHING
+                                 else "must be strict, learn or off")],
     )
     if settings.port_max - settings.port_min < 3:
         r.problem("media.port_max", "the port range must hold at least two even/odd pairs")

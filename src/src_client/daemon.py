@@ -25,7 +25,7 @@ from src_client.config import Config
 from src_client.errors import TwilioError
 from src_client.media import Engine
 from src_client.sip.endpoint import SipConfig, SipEndpoint
-from src_client.sip.transport import client_context, server_context
+from src_client.sip.transport import server_context
 from src_client.siprec.connectors import ConnectorError, ConnectorRegistry, SecretBox
 from src_client.siprec.health import HealthMonitor
 from src_client.siprec.service import Alert, SiprecService
@@ -64,11 +64,12 @@ class Daemon:
         self.engine = Engine(
             config.media.address, config.media.port_min, config.media.port_max,
             workers=config.media.workers, media_timeout=config.media.media_timeout,
+            latching=config.media.latching,
         )  # fmt: skip
         self.endpoint = SipEndpoint(
             SipConfig(t1=config.sip.t1, t2=config.sip.t2, t4=config.sip.t4,
-                      user_agent=config.sip.user_agent),
-            tls_client_context=self._tls_client_context(),
+                      user_agent=config.sip.user_agent, guard=config.sip.guard),
+            tls_client_context=config.sip.tls_client_context(),
         )  # fmt: skip
         self.webhooks = WebhookSender()  # it logs every delivery given up on
         self._tokens = {a.sid: a.auth_token for a in config.accounts}
@@ -117,7 +118,7 @@ class Daemon:
         app = create_app(
             accounts={sid: token.reveal() for sid, token in self._tokens.items()},
             service=self.siprec, store=self.store, calls=_CallControl(self.calls),
-            webhooks=self.webhooks, engine=self.engine,
+            webhooks=self.webhooks, engine=self.engine, sip=self.endpoint.core.refusals,
         )  # fmt: skip
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
@@ -180,10 +181,6 @@ class Daemon:
                 if connector.name not in registry:
                     registry.add(connector)
         return registry
-
-    def _tls_client_context(self) -> ssl.SSLContext:
-        ca = self.config.sip.tls_ca
-        return client_context(cafile=str(ca) if ca else None)
 
     def _tls_server_context(self) -> ssl.SSLContext | None:
         sip = self.config.sip

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
+import socket
+import struct
 from typing import Any
 
 from schema_check import check
@@ -137,6 +140,24 @@ async def test_metrics_expose_counters_in_prometheus_text(api: Api) -> None:
     assert samples['src_client_recordings_total{outcome="stopped"}'] == 1
     assert samples['src_client_srs_responses_total{code="200"}'] == 2  # INVITE and BYE
     assert samples["src_client_engine_forks"] == 0
+
+
+async def test_metrics_count_rtp_refused_by_latching(api: Api) -> None:
+    leg = api.calls.start(ACCOUNT).leg
+    leg.set_remote("127.0.0.1", 4000)  # strict: only 127.0.0.1 may send to it
+    key = 'src_client_rtp_refused_total{reason="foreign_address"}'
+    _, before = await scrape(api)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as third_party:
+        third_party.bind(("127.0.0.66", 0))
+        third_party.sendto(struct.pack("!BBHII", 0x80, 0, 1, 0, 0x666) + bytes(160),
+                           leg.local_address)  # fmt: skip
+        for _ in range(100):
+            if leg.stats().foreign_source:
+                break
+            await asyncio.sleep(0.02)
+    _, after = await scrape(api)
+    assert after[key] == before[key] + 1
+    assert after['src_client_rtp_refused_total{reason="probation"}'] == 0
 
 
 async def scrape(api: Api) -> tuple[str, dict[str, float]]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
+import struct
 import wave
 from pathlib import Path
 
@@ -73,8 +75,10 @@ async def test_recorded_call_with_media_dtmf_hold_and_caller_bye(rig: Rig, tmp_p
     sent_by_caller = caller_audio.audio_packets + caller_audio.dtmf_packets
     assert caller_leg.packets_in == sent_by_caller
     assert callee_leg.packets_out == sent_by_caller
-    assert callee_leg.packets_in == callee_audio.audio_packets
-    assert caller_leg.packets_out == callee_audio.audio_packets
+    # what the callee sent before the B2BUA handled its 200 OK (no SDP address yet) is
+    # refused by strict latching, and counted
+    assert callee_leg.packets_in + callee_leg.foreign_source == callee_audio.audio_packets
+    assert caller_leg.packets_out == callee_leg.packets_in
 
     recording = await asyncio.wait_for(rig.srs.finished.get(), 5)
     summary = json.loads((recording.folder / "summary.json").read_text())
@@ -95,6 +99,55 @@ async def test_recorded_call_with_media_dtmf_hold_and_caller_bye(rig: Rig, tmp_p
     assert all(r.status is SiprecStatus.STOPPED for r in rig.service.list(call.sid))
     assert rig.engine.stats().legs == 0 and rig.engine.stats().forks == 0
     assert rig.errors == []
+
+
+async def _aim_rtp(target: tuple[str, int], stop: asyncio.Event) -> int:
+    """A third party on another IP sending RTP at a leg every 5 ms (at most 10 s): what a
+    scanner does once it found a media port. Returns the packets sent."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.66", 0))
+        sent = 0
+        while not stop.is_set() and sent < 2000:
+            sock.sendto(struct.pack("!BBHII", 0x80, 0, sent, sent * 160, 0x666) + b"\x80" * 160,
+                        target)  # fmt: skip
+            sent += 1
+            await asyncio.sleep(0.005)
+        return sent
+
+
+async def test_a_third_partys_rtp_after_the_answer_is_neither_heard_nor_recorded(
+    rig: Rig, tmp_path: Path
+) -> None:
+    """The RTP hijack of old: a third party aiming at the caller's leg from the answer on,
+    before the caller speaks and while it does (and across its hold re-INVITEs, which make
+    the leg learn its source again), used to be latched, relayed and recorded while the
+    caller was muted. With strict latching only the caller's signalled IP gets through."""
+    caller_audio = write_pcap(tmp_path / "caller.pcap", seconds=1.0, seed=5)
+    callee_audio = write_pcap(tmp_path / "callee.pcap", seconds=1.0, seed=6)
+    stop = asyncio.Event()
+    async with SippRun(scenario(tmp_path, "call_uas_media.xml"), timeout=20) as callee:
+        manager = await rig.serve_twiml(_record_twiml(callee.port))
+        async with SippRun(
+            scenario(tmp_path, "call_uac_media.xml"), remote=rig.address, timeout=20
+        ) as caller:
+            await until(lambda: len(manager.active_calls()) == 1)
+            call = rig.only_call()
+            third_party = asyncio.create_task(_aim_rtp(call.caller.media.local_address, stop))
+            caller_result = await caller.wait()
+            stop.set()
+            sprayed = await third_party
+        callee_result = await callee.wait()
+    assert caller_result.successful == 1 and callee_result.successful == 1
+    caller_leg, callee_leg = manager.get(call.sid).media_stats["caller"], call.media_stats["callee"]
+    sent_by_caller = caller_audio.audio_packets + caller_audio.dtmf_packets
+    assert caller_leg.packets_in == sent_by_caller  # the caller was never muted
+    assert callee_leg.packets_out == sent_by_caller  # the callee heard the caller, only
+    assert 0 < caller_leg.foreign_source <= sprayed
+    assert callee_leg.packets_in + callee_leg.foreign_source == callee_audio.audio_packets
+    recording = await asyncio.wait_for(rig.srs.finished.get(), 5)
+    _assert_recorded(_wav(recording, "1"), caller_audio)  # what the caller said, nothing else
+    _assert_recorded(_wav(recording, "2"), callee_audio)
+    assert rig.engine.stats().refused["foreign_address"] == caller_leg.foreign_source
 
 
 async def test_callee_bye_ends_both_legs_and_the_recording(rig: Rig, tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ def test_the_example_config_loads_with_its_documented_defaults() -> None:
     assert config.sip.listen == (ListenSpec("udp", "127.0.0.1", 5060),
                                  ListenSpec("tcp", "127.0.0.1", 5060))
     assert (config.media.port_min, config.media.port_max) == (20000, 29999)
+    assert config.media.latching == "strict"
     assert (config.api.host, config.api.port) == ("127.0.0.1", 8080)
     assert "srs1" in config.connectors
     assert config.accounts[0].auth_token.reveal() == "t"
@@ -43,6 +44,15 @@ def test_every_problem_is_reported_at_once_with_its_key() -> None:
     for key in ("sip.listen[0]", "sip.t1", "sip.bogus", "media.port_max", "media.workers",
                 "accounts[0].sid", "routes[0]", "connectors.c.srs", "extra"):
         assert key in problems, key
+
+
+def test_media_latching_is_one_of_three_modes() -> None:
+    assert parse_config({}).media.latching == "strict"
+    assert parse_config({"media": {"latching": "learn"}}).media.latching == "learn"
+    for bad in ("loose", 1):
+        with pytest.raises(ConfigError) as caught:
+            parse_config({"media": {"latching": bad}}, env={})
+        assert caught.value.problems[0].startswith("media.latching: must be")
 
 
 def test_secrets_never_appear_in_errors() -> None:

@@ -22,7 +22,7 @@ _slices = itertools.count()
 
 
 @contextmanager
-def engine(**kwargs: float) -> Iterator[Engine]:
+def engine(**kwargs: float | str) -> Iterator[Engine]:
     base = 6000 + 60 * (next(_slices) % 33)
     eng = Engine("127.0.0.1", base, base + 59, **kwargs)  # type: ignore[arg-type]
     try:
@@ -88,10 +88,11 @@ def sender_report(
 class Peer:
     """A UDP socket on loopback playing a phone, a remote party or an SRS."""
 
-    def __init__(self, port: int = 0) -> None:
+    def __init__(self, port: int = 0, host: str = "127.0.0.1") -> None:
+        """With ``host`` another 127/8 address, a third party on another IP."""
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
-        self.sock.bind(("127.0.0.1", port))
+        self.sock.bind((host, port))
         self.address: tuple[str, int] = self.sock.getsockname()
 
     @property

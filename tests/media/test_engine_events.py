@@ -10,7 +10,8 @@ from src_client.media import EngineEvent
 
 
 def test_first_packet_ssrc_change_and_media_timeout() -> None:
-    with engine(media_timeout=0.3) as eng, peers(1) as (phone,):
+    # latching "off": media arrives before any SDP, so the first packet arms the timer
+    with engine(media_timeout=0.3, latching="off") as eng, peers(1) as (phone,):
         ringing = eng.allocate_leg()  # no remote and no media yet: no timer running
         leg = eng.allocate_leg()
         phone.send(rtp(1, 0, 0x10), leg.local_address)
@@ -41,6 +42,8 @@ def test_first_packet_ssrc_change_and_media_timeout() -> None:
 async def test_async_events_iterator() -> None:
     with engine(media_timeout=0) as eng, peers(1) as (phone,):
         legs = [eng.allocate_leg() for _ in range(3)]
+        for leg in legs:
+            leg.set_remote(*phone.address)
         stream = eng.events()
 
         async def first_three() -> list[EngineEvent]:

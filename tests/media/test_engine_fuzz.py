@@ -72,6 +72,7 @@ def test_fuzzed_packets_never_crash_nor_reach_the_fork_malformed() -> None:
     assert 300 < len(valid) < len(datagrams) - 1000  # both sides are well exercised
     with engine(media_timeout=0) as eng, peers(3) as (attacker, pb, srs):
         a, b = eng.allocate_leg(), eng.allocate_leg()
+        a.set_remote(*attacker.address)  # the fuzzer plays the signalled party
         b.set_remote(*pb.address)
         eng.relay(a, b)
         fork = eng.add_fork(

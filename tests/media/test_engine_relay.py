@@ -107,6 +107,7 @@ def test_invalid_packets_are_counted_and_dropped() -> None:
     ]
     with engine(media_timeout=0) as eng, peers(2) as (pa, pb):
         a, b = eng.allocate_leg(), eng.allocate_leg()
+        a.set_remote(*pa.address)
         b.set_remote(*pb.address)
         eng.relay(a, b)
         for data in bad:
@@ -170,6 +171,7 @@ def test_ipv6_relay() -> None:
                 s.settimeout(2)
             a, b = eng.allocate_leg(), eng.allocate_leg()
             assert a.local_address == ("::1", a.local_address[1])
+            a.set_remote("::1", 5000)  # another port: the source latches (NAT)
             b.set_remote("::1", socks[1].getsockname()[1])
             eng.relay(a, b)
             socks[0].sendto(rtp(1, 0, 6), a.local_address)

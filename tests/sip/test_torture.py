@@ -5,8 +5,10 @@ line ends) and checked against what a careful UAS must conclude: the values it r
 odd syntax, or the error it reports and whether a 400 can still be sent.
 """
 
+import asyncio
 import random
-from collections.abc import Callable
+import socket
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 from hypothesis import given
@@ -29,6 +31,8 @@ from src_client.sip import (
     to_header,
     top_via,
 )
+from src_client.sip.endpoint import ServerTransaction, SipEndpoint
+from src_client.sip.guard import label
 
 
 def wire(text: str, body: bytes = b"") -> bytes:
@@ -305,55 +309,71 @@ def bad(old: str, new: str) -> bytes:
     return wire(GOOD.replace(old, new, 1))
 
 
-INVALID: list[tuple[str, bytes, str, bool]] = [
-    # (name, data, reason, a 400 can be sent)
+A, D = 400, None  # on the wire: answered 400 (RFC 4475 §3.1.2), or dropped (nothing to answer)
+
+INVALID: list[tuple[str, bytes, str, bool, int | None]] = [
+    # (name, data, reason, the parser returns the request, the answer on the wire)
     ("content-length-beyond-datagram", bad("Content-Length: 4", "Content-Length: 40"),
-     "Content-Length Mismatch", True),
-    ("content-length-not-number", bad("Length: 4", "Length: 4a"), "Bad Content-Length", True),
-    ("content-length-negative", bad("Length: 4", "Length: -4"), "Bad Content-Length", True),
+     "Content-Length Mismatch", True, A),
+    ("content-length-not-number", bad("Length: 4", "Length: 4a"), "Bad Content-Length", True, A),
+    ("content-length-negative", bad("Length: 4", "Length: -4"), "Bad Content-Length", True, A),
     ("content-length-twice", bad("Content-Length: 4", "Content-Length: 4\nl: 3"),
-     "Multiple Content-Length Headers", True),
-    ("missing-empty-line", wire(GOOD.split("\n\n")[0] + "\n"), "Missing Empty Line", False),
-    ("cseq-negative", bad("CSeq: 5", "CSeq: -5"), "Bad CSeq", False),
-    ("cseq-too-big", bad("CSeq: 5", "CSeq: 2147483648"), "Bad CSeq", False),
-    ("cseq-no-method", bad("CSeq: 5 INVITE", "CSeq: 5"), "Bad CSeq", False),
-    ("cseq-method-mismatch", bad("CSeq: 5 INVITE", "CSeq: 5 ACK"), "CSeq Method Mismatch", True),
+     "Multiple Content-Length Headers", True, A),
+    ("missing-empty-line", wire(GOOD.split("\n\n")[0] + "\n"), "Missing Empty Line", False, A),
+    ("cseq-negative", bad("CSeq: 5", "CSeq: -5"), "Bad CSeq", False, A),
+    ("cseq-too-big", bad("CSeq: 5", "CSeq: 2147483648"), "Bad CSeq", False, A),
+    ("cseq-no-method", bad("CSeq: 5 INVITE", "CSeq: 5"), "Bad CSeq", False, A),
+    ("cseq-method-mismatch", bad("CSeq: 5 INVITE", "CSeq: 5 ACK"), "CSeq Method Mismatch", True,
+     A),
+    ("cseq-twice", bad("CSeq: 5 INVITE", "CSeq: 5 INVITE\nCSeq: 6 INVITE"),
+     "Multiple CSeq Headers", False, A),
     ("huge-header-count", bad("Max-Forwards: 70", "X-H: v\n" * 200 + "Max-Forwards: 70"),
-     "Too Many Headers", False),
-    ("unterminated-quote-from", bad("From: <", 'From: "Alice <'), "Bad From Header", False),
+     "Too Many Headers", False, A),
+    ("unterminated-quote-from", bad("From: <", 'From: "Alice <'), "Bad From Header", False, A),
     ("unclosed-angle-to", bad("To: <sip:bob@example.com>", "To: <sip:bob@example.com"),
-     "Bad To Header", False),
+     "Bad To Header", False, A),
     ("call-id-twice", bad("Call-ID: bad-1", "Call-ID: bad-1\ni: bad-2"),
-     "Multiple Call-ID Headers", False),
+     "Multiple Call-ID Headers", False, A),
+    ("from-twice", bad("From: <sip:alice@example.com>;tag=a", "From: <sip:alice@example.com>;"
+     "tag=a\nf: <sip:eve@example.com>;tag=e"), "Multiple From Headers", False, A),
     ("missing-via", bad("Via: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bKbad\n", ""), "Missing Via",
-     False),
-    ("missing-from", bad("From: <sip:alice@example.com>;tag=a\n", ""), "Missing From", False),
-    ("via-version", bad("SIP/2.0/UDP 192", "SIP/3.0/UDP 192"), "Bad Via Header", False),
-    ("via-port", bad("192.0.2.1;branch", "192.0.2.1:70000;branch"), "Bad Via Header", False),
-    ("request-line-spaces", bad("INVITE sip:", "INVITE  sip:"), "Bad Request Line", False),
+     False, D),
+    ("missing-from", bad("From: <sip:alice@example.com>;tag=a\n", ""), "Missing From", False, A),
+    ("missing-to", bad("To: <sip:bob@example.com>\n", ""), "Missing To", False, A),
+    ("missing-call-id", bad("Call-ID: bad-1\n", ""), "Missing Call-ID", False, A),
+    ("missing-cseq", bad("CSeq: 5 INVITE\n", ""), "Missing CSeq", False, A),
+    ("via-version", bad("SIP/2.0/UDP 192", "SIP/3.0/UDP 192"), "Bad Via Header", False, D),
+    ("via-port", bad("192.0.2.1;branch", "192.0.2.1:70000;branch"), "Bad Via Header", False, D),
+    ("request-line-spaces", bad("INVITE sip:", "INVITE  sip:"), "Bad Request Line", False, A),
     ("request-line-trailing-space", bad("SIP/2.0\nVia", "SIP/2.0 \nVia"), "Bad Request Line",
-     False),
+     False, A),
     ("version-7", bad("bob@example.com SIP/2.0", "bob@example.com SIP/7.0"),
-     "Version Not Supported", False),
+     "Version Not Supported", False, 505),
+    ("version-3", bad("bob@example.com SIP/2.0", "bob@example.com SIP/3.0"),
+     "Version Not Supported", False, 505),
     ("ruri-unbracketed-ipv6", bad("sip:bob@example.com SIP", "sip:bob@2001:db8::1 SIP"),
-     "Bad Port", False),
+     "Bad Port", False, A),
     ("ruri-angle-brackets", bad("sip:bob@example.com SIP", "<sip:bob@example.com> SIP"),
-     "Bad URI Scheme", False),
+     "Bad URI Scheme", False, A),
     ("header-without-colon", bad("Max-Forwards: 70", "Max-Forwards 70"), "Malformed Header Line",
-     True),
-    ("header-name-space", bad("Max-Forwards: 70", "Max Forwards: 70"), "Bad Header Name", True),
+     True, A),
+    ("header-name-space", bad("Max-Forwards: 70", "Max Forwards: 70"), "Bad Header Name", True,
+     A),
     ("max-forwards-word", bad("Max-Forwards: 70", "Max-Forwards: many"), "Bad Max-Forwards",
-     True),
+     True, A),
     ("status-four-digits", wire("SIP/2.0 2000 OK\n" + GOOD.split("\n", 1)[1]),
-     "Bad Status Line", False),
-    ("bare-cr", bad("Call-ID: bad-1", "Call-ID: bad-1\rVia: SIP/2.0/UDP evil"), "Bare CR", False),
+     "Bad Status Line", False, D),
+    ("bare-cr", bad("Call-ID: bad-1", "Call-ID: bad-1\rVia: SIP/2.0/UDP evil"), "Bare CR", False,
+     A),
     ("not-utf8", bad("Call-ID: bad-1", "Call-ID: bad-").replace(b"bad-\r", b"bad-\xff\r"),
-     "Bad Encoding", False),
+     "Bad Encoding", False, A),
+    ("ack-missing-call-id", bad("CSeq: 5 INVITE", "CSeq: 5 ACK").replace(b"INVITE sip", b"ACK sip")
+     .replace(b"Call-ID: bad-1\r\n", b""), "Missing Call-ID", False, D),  # ACK: never answered
 ]  # fmt: skip
 
 
 @pytest.mark.parametrize(
-    ("data", "reason", "answerable"), [v[1:] for v in INVALID], ids=[v[0] for v in INVALID]
+    ("data", "reason", "answerable"), [v[1:4] for v in INVALID], ids=[v[0] for v in INVALID]
 )
 def test_invalid(data: bytes, reason: str, answerable: bool) -> None:
     with pytest.raises(SipParseError) as info:
@@ -364,6 +384,77 @@ def test_invalid(data: bytes, reason: str, answerable: bool) -> None:
         response = make_response(info.value.partial, 400, reason, to_tag="err")
         assert response.to_bytes().startswith(f"SIP/2.0 400 {reason}\r\n".encode())
         assert to_header(response).tag == "err"
+
+
+@pytest.fixture
+async def udp_endpoint() -> AsyncIterator[tuple[SipEndpoint, socket.socket]]:
+    """Our endpoint on UDP loopback and a client socket to talk to it."""
+    endpoint = await SipEndpoint.create()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.setblocking(False)
+    sock.connect(("127.0.0.1", endpoint.core.local_addresses["udp"].port))
+    yield endpoint, sock
+    sock.close()
+    await endpoint.close()
+
+
+async def exchange(sock: socket.socket, data: bytes, wait: float = 1.0) -> bytes | None:
+    """Send one datagram; the first datagram that comes back within ``wait``, or None."""
+    loop = asyncio.get_running_loop()
+    await loop.sock_sendall(sock, data)
+    try:
+        return await asyncio.wait_for(loop.sock_recv(sock, 65535), wait)
+    except TimeoutError:
+        return None
+
+
+@pytest.mark.parametrize(
+    ("data", "reason", "status"), [(v[1], v[2], v[4]) for v in INVALID],
+    ids=[v[0] for v in INVALID],
+)  # fmt: skip
+async def test_invalid_on_the_wire(udp_endpoint: tuple[SipEndpoint, socket.socket],
+                                   data: bytes, reason: str, status: int | None) -> None:
+    """What a peer sees: the 400/505 RFC 3261 §8.2 asks for wherever a response can be
+    formed (matched by the Via branch), silence otherwise; every case counted by reason."""
+    endpoint, sock = udp_endpoint
+    data = data.replace(b";branch=z9hG4bKbad", b";rport;branch=z9hG4bKbad")  # answer our port
+    answer = await exchange(sock, data, wait=1.0 if status is not None else 0.3)
+    counts = endpoint.core.refusals.counts
+    if status is None:
+        assert answer is None
+        assert counts == {(label(reason), "none"): 1}
+        return
+    assert answer is not None
+    # read as bytes: the answer copies the offending header verbatim (a CSeq of -5, say)
+    assert answer.startswith(f"SIP/2.0 {status} {reason}\r\n".encode())
+    assert answer.count(b"\r\nVia: SIP/2.0/UDP 192.0.2.1;rport=") == 1
+    assert b";branch=z9hG4bKbad" in answer
+    assert counts == {(label(reason), str(status)): 1}
+
+
+async def test_lf_only_request_is_answered(
+        udp_endpoint: tuple[SipEndpoint, socket.socket]) -> None:
+    """Bare LF line ends are tolerated (RFC 4475 §3.1.1.x peers): the BYE gets its 481."""
+    _, sock = udp_endpoint
+    data = LF_ONLY_NO_LENGTH.replace(b"192.0.2.10;branch", b"192.0.2.10;rport;branch")
+    answer = await exchange(sock, data)
+    assert answer is not None and answer.startswith(b"SIP/2.0 481 ")
+
+
+async def test_options_allow_once(udp_endpoint: tuple[SipEndpoint, socket.socket]) -> None:
+    endpoint, sock = udp_endpoint
+
+    async def handler(txn: ServerTransaction) -> None:  # what the B2BUA answers
+        await txn.respond(200, headers=[("Allow", "INVITE, ACK, BYE"), ("Accept", "text/plain")])
+
+    endpoint.on_request = handler
+    options = GOOD.replace("INVITE", "OPTIONS").replace("UDP 192.0.2.1;", "UDP 192.0.2.1;rport;")
+    answer = await exchange(sock, wire(options))
+    assert answer is not None
+    response = parse_message(answer)
+    assert response.headers.get_all("Allow") == ["INVITE", "ACK", "BYE"]
+    assert len(response.headers.get_all("Supported")) == 1
 
 
 def test_oversized_datagram() -> None:
@@ -379,3 +470,17 @@ def test_unterminated_quote_in_contact_is_found_on_use() -> None:
     msg.headers.set("Contact", '"open <sip:a@b>, <sip:c@d>')
     with pytest.raises(SipParseError, match="Unterminated"):
         msg.headers.get_all("Contact")
+
+
+async def test_malformed_later_via_is_copied_not_split(
+        udp_endpoint: tuple[SipEndpoint, socket.socket]) -> None:
+    """Found by test_daemon_fuzz: the top Via is fine, a later one has an open ``<``. The
+    request is answered and the later Via copied as written (it used to raise)."""
+    _, sock = udp_endpoint
+    options = GOOD.replace("INVITE", "OPTIONS").replace(
+        ";branch=z9hG4bKbad", ";rport;branch=z9hG4bKbad, SIP/2.0/UDP <broken")
+    for data, status in ((options, b"200 OK"), (options.replace("CSeq: 5", "CSeq: -5"),
+                                                 b"400 Bad CSeq")):  # fmt: skip
+        answer = await exchange(sock, wire(data))
+        assert answer is not None and answer.startswith(b"SIP/2.0 " + status + b"\r\n")
+        assert b";received=127.0.0.1, SIP/2.0/UDP <broken\r\n" in answer

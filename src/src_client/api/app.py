@@ -27,6 +27,7 @@ from src_client.errors import (
     TwilioError,
 )
 from src_client.media import Engine
+from src_client.sip.guard import Refusals
 from src_client.siprec.service import SiprecService
 from src_client.store.base import Store
 from src_client.webhooks import WebhookSender
@@ -47,6 +48,7 @@ def create_app(
     calls: CallControl,
     webhooks: WebhookSender | None = None,
     engine: Engine | None = None,
+    sip: Refusals | None = None,
 ) -> web.Application:
     """The REST API over the daemon's parts.
 
@@ -57,7 +59,7 @@ def create_app(
     """
     app = web.Application(middlewares=[_errors_and_auth], client_max_size=MAX_BODY)
     app[CONTEXT] = ApiContext(accounts=accounts, service=service, store=store, calls=calls,
-                              webhooks=webhooks, engine=engine)
+                              webhooks=webhooks, engine=engine, sip=sip)
     app.add_routes(siprec_routes.routes)
     app.add_routes(calls_routes.routes)
     app.add_routes(alerts_routes.routes)

@@ -11,6 +11,7 @@ from aiohttp import web
 
 from src_client.api.control import CallControl
 from src_client.media import Engine
+from src_client.sip.guard import Refusals
 from src_client.siprec.service import SiprecService
 from src_client.store.base import Store
 from src_client.webhooks import WebhookSender
@@ -24,6 +25,7 @@ class ApiContext:
     calls: CallControl
     webhooks: WebhookSender | None = None
     engine: Engine | None = None
+    sip: Refusals | None = None  # what the SIP layer refused, for /metrics
     responses: Counter[int] = field(default_factory=Counter)  # by HTTP status, for /metrics
 
 

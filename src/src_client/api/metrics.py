@@ -112,6 +112,22 @@ def collect(ctx: ApiContext) -> list[Family]:
                    "Engine events lost because nobody drained the queue.")
             .add(engine.events_dropped),
         ])
+        rtp_refused = Family("src_client_rtp_refused_total", "counter",
+                         "RTP/RTCP packets refused by [media] latching (not relayed, not "
+                         "recorded): unsignalled (no SDP address yet), foreign_address "
+                         "(another IP), foreign_port (the party's IP, not the latched "
+                         "port), probation (learn: a new source not yet proven).")
+        for cause, count in engine.refused.items():
+            rtp_refused.add(count, reason=cause)
+        families.append(rtp_refused)
+    if ctx.sip is not None:
+        sip_refused = Family("src_client_sip_refused_total", "counter",
+                             "Inbound SIP messages refused (response: the status sent, or "
+                             "none when dropped), by reason: malformed, untrusted, "
+                             "rate_limited, ...")
+        for (reason, response), count in sorted(ctx.sip.counts.items()):
+            sip_refused.add(count, reason=reason, response=response)
+        families.append(sip_refused)
     api = Family("src_client_api_responses_total", "counter",
                  "REST API responses by HTTP status.")
     for status, count in sorted(ctx.responses.items()):

@@ -11,7 +11,9 @@ from src_client.media.model import (
     EngineStats,
     EventKind,
     ForkStats,
+    Latching,
     LegStats,
+    RefusedReason,
     SrtpParams,
 )
 
@@ -24,8 +26,10 @@ __all__ = [
     "EventKind",
     "Fork",
     "ForkStats",
+    "Latching",
     "Leg",
     "LegStats",
     "Player",
+    "RefusedReason",
     "SrtpParams",
 ]

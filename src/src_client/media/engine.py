@@ -21,11 +21,14 @@ from src_client.media.model import (
     EngineStats,
     EventKind,
     ForkStats,
+    Latching,
     LegStats,
+    RefusedReason,
     SrtpParams,
 )
 
 _EVENT_KINDS: dict[int, EventKind] = dict(enumerate(get_args(EventKind), start=1))
+_REFUSED_REASONS: tuple[RefusedReason, ...] = get_args(RefusedReason)
 _G711 = (0, 8)  # PCMU, PCMA (RFC 3551 §6)
 
 
@@ -47,6 +50,18 @@ class Engine:
     ``media_timeout`` seconds raises a ``media_timeout`` event (0 disables); the timer starts
     with the leg's remote address or its first packet, so a call still ringing never times
     out. Forks send an RTCP sender report about every ``rtcp_interval`` seconds.
+
+    ``latching`` says which sources a leg allocated with latching accepts (native/leg.c has
+    the details); refused packets are counted (:attr:`LegStats.foreign_source`,
+    :attr:`EngineStats.refused`) and go nowhere:
+
+    - ``strict``: only the IP address of the party's SDP (:meth:`Leg.set_remote`), from any
+      port (NAT); the first port heard latches, then only that source until the next SDP.
+      Nothing is accepted before the leg has an SDP address.
+    - ``learn``: as strict, and any other source after ``SC_LEARN_PROBATION`` (4) RTP packets
+      in a row with consecutive sequence numbers (parties behind NAT that signal a private
+      address, or whose mapping changes mid-call).
+    - ``off``: the first source to send latches, wherever it is.
     """
 
     def __init__(
@@ -57,17 +72,23 @@ class Engine:
         workers: int = 1,
         media_timeout: float = 30.0,
         rtcp_interval: float = 5.0,
+        latching: Latching = "strict",
     ) -> None:
         self.address = _check_host(address)
+        if latching not in get_args(Latching):
+            raise ValueError(f"latching must be 'strict', 'learn' or 'off', not {latching!r}")
         self.closed = False
         self._core = _engine.Engine(
-            address, port_min, port_max, workers, media_timeout, rtcp_interval
-        )
+            address, port_min, port_max, workers, media_timeout, rtcp_interval,
+            latching=latching,
+        )  # fmt: skip
 
     def allocate_leg(self, *, rtcp_mux: bool = False, latching: bool = True) -> Leg:
-        """A new leg on a free port pair (one port with rtcp-mux, RFC 5761). With latching
-        (symmetric RTP, RFC 4961) the first valid packet's source becomes the remote address
-        and packets from anywhere else are dropped and counted."""
+        """A new leg on a free port pair drawn at random from the range (one port with
+        rtcp-mux, RFC 5761). With ``latching`` the leg accepts sources as the engine's
+        ``latching`` mode says and sends to the source it latched (symmetric RTP, RFC 4961);
+        without, it accepts every source and sends where :meth:`Leg.set_remote` says (a port
+        reserved for a fork, which takes the sockets over)."""
         leg_id, rtp_port, rtcp_port = self._core.allocate_leg(rtcp_mux, latching)
         return Leg(self, leg_id, (self.address, rtp_port), rtcp_port)
 
@@ -171,7 +192,11 @@ class Engine:
             loop.remove_reader(fd)
 
     def stats(self) -> EngineStats:
-        return EngineStats(*self._core.stats())
+        legs, forks, tx_dropped, events_dropped, workers, refused = self._core.stats()
+        return EngineStats(
+            legs, forks, tx_dropped, events_dropped, workers,
+            dict(zip(_REFUSED_REASONS, refused, strict=True)),
+        )  # fmt: skip
 
     def close(self) -> None:
         """Stops the workers and frees every leg and fork (forks send their RTCP BYE)."""
@@ -212,7 +237,8 @@ class Leg:
 
     def set_remote(self, host: str, rtp_port: int, rtcp_port: int | None = None) -> None:
         """The party's address from its SDP (RTCP by default on the next port, RFC 3550 §11,
-        or the same port with rtcp-mux). Resets latching so the source is learnt again."""
+        or the same port with rtcp-mux). Resets latching so the source is learnt again; with
+        strict or learn latching this address is the one media is accepted from."""
         mux = self.local_rtcp_port == self.local_address[1]
         if rtcp_port is None:
             rtcp_port = rtp_port if mux else rtp_port + 1

@@ -9,6 +9,12 @@ from typing import Literal
 
 EventKind = Literal["first_packet", "media_timeout", "ssrc_change", "player_done"]
 Direction = Literal["inbound", "outbound"]
+#: which sources a leg accepts; see :class:`~src_client.media.engine.Engine`
+Latching = Literal["strict", "learn", "off"]
+#: why latching refused a packet, in the engine's order: no SDP address known yet, another
+#: IP than the signalled (or latched) one, the right IP but not the latched port, a new
+#: source still on probation ("learn")
+RefusedReason = Literal["unsignalled", "foreign_address", "foreign_port", "probation"]
 
 #: SDES crypto-suite names (RFC 4568 §6.2, RFC 7714 §14.2) -> (master key, master salt) lengths
 SRTP_SUITES: dict[str, tuple[int, int]] = {
@@ -61,7 +67,7 @@ class LegStats:
     bytes_out: int
     rtcp_out: int
     malformed: int  # not RTP/RTCP: short, version != 2, bad CSRC/extension/padding lengths
-    foreign_source: int  # dropped by latching: not from the learnt source
+    foreign_source: int  # refused by latching (any reason): not from an accepted source
     no_remote: int  # had to be dropped because the remote address is not known yet
     last_packet_time: float | None
     ssrc: int | None
@@ -93,6 +99,7 @@ class EngineStats:
     tx_dropped: int  # datagrams the kernel refused (full socket buffer, unreachable)
     events_dropped: int  # events lost because nobody drained the queue
     workers: int
+    refused: dict[RefusedReason, int]  # packets refused by latching, since the engine started
 
 
 @dataclass(frozen=True, slots=True)

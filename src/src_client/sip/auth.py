@@ -188,6 +188,16 @@ class DigestSession:
         return "Digest " + ", ".join(parts)
 
 
+def authorization_params(value: str) -> dict[str, str] | None:
+    """The parameters of a Digest Authorization value (names lower-cased), None when the
+    value is not one: what a server reads before verify_authorization (user, nonce)."""
+    try:
+        scheme, params = _auth_params(value)
+    except SipParseError:
+        return None
+    return params if scheme.lower() == "digest" else None
+
+
 def verify_authorization(
     value: str, password: str, method: str, realm: str, *, body: bytes = b""
 ) -> bool:

@@ -30,7 +30,7 @@ import logging
 import random
 import secrets
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache, partial
 from ipaddress import ip_address
@@ -38,18 +38,22 @@ from ipaddress import ip_address
 from . import session_timer
 from .dialog import Dialog, DialogKey, DialogState, build_request, contact_uri
 from .errors import SipError, SipParseError
+from .guard import InboundGuard, Refusal, Refusals
 from .headers import Headers
 from .message import (
     Request,
     Response,
+    build_response,
     call_id,
     cseq,
     from_header,
     make_response,
     parse_message,
+    salvage,
     to_header,
     top_via,
 )
+from .syntax import iter_outside
 from .timers import TimerConfig, TimerEntry, TimerHeap
 from .transaction import (
     ClientTransaction,
@@ -63,7 +67,7 @@ from .transaction import (
     Transaction,
 )
 from .transport import Address
-from .uri import SipUri, Via, parse_name_addr
+from .uri import SipUri, Via, parse_name_addr, parse_via
 
 log = logging.getLogger(__name__)
 
@@ -202,17 +206,22 @@ def _is_ip(host: str) -> bool:
     return True
 
 
-def _stamp_via(request: Request, via: Via, remote: Address) -> None:
+def _stamp_via(headers: Headers, via: Via, remote: Address) -> None:
     """§18.2.1 and RFC 3581 §4: record the source address in the top Via (``received``, and
-    ``rport`` filled in when asked for) so responses carry it back."""
+    ``rport`` filled in when asked for) so responses carry it back. Idempotent."""
+    if via.host == remote.host and not via.has_param("rport"):
+        return
     params = [(k, str(remote.port) if k == "rport" else v)
               for k, v in via.params if k != "received"]  # fmt: skip
     params.append(("received", remote.host))
-    vias = request.headers.get_all("Via")
-    vias[0] = str(via.replace(params=tuple(params)))
-    request.headers.remove("Via")
+    # Only the top value is rewritten; the rest is kept as written, unsplit, because only
+    # the top one was checked (a later Via may be malformed and is merely copied).
+    vias = [value.lstrip() for name, value in headers if name == "Via"]
+    top = next(iter_outside(vias[0], ","))
+    vias[0] = str(via.replace(params=tuple(params))) + vias[0][len(top):]
+    headers.remove("Via")
     for value in vias:
-        request.headers.add("Via", value)
+        headers.add("Via", value)
 
 
 class UserAgentCore:
@@ -224,6 +233,13 @@ class UserAgentCore:
         self.timers = TimerHeap()
         #: our listening address per transport ("udp", "tcp", "tls"), for Via and Contact
         self.local_addresses: dict[str, Address] = {}
+        #: the local address of our open connection to a remote address (the transport's
+        #: look-up): Via and Contact for a stream transport we do not listen on
+        self.connection_local: Callable[[Address], Address | None] | None = None
+        #: who may start requests, how fast, with which credentials (None: anyone, any rate)
+        self.guard: InboundGuard | None = None
+        #: what was refused or dropped, by reason: for /metrics and a log that stays small
+        self.refusals = Refusals()
         self._client: dict[tuple[str, ...], ClientTransaction] = {}
         self._server: dict[tuple[str, ...], ServerTransaction] = {}
         self._dialogs: dict[DialogKey, Dialog] = {}
@@ -240,7 +256,7 @@ class UserAgentCore:
         self._branch_prefix = _MAGIC + secrets.token_hex(4)
         self._branch_seq = 0
         self._addresses: dict[tuple[str, str, int, str | None], Address] = {}
-        self._contacts: dict[tuple[str, str | None, str], str] = {}
+        self._contacts: dict[tuple[Address, str | None, str], str] = {}
         # Transactions in Completed/Confirmed over UDP, waiting out Timer D, I, J or K only to
         # absorb retransmissions: key -> (deadline, what answers a retransmission, where it
         # goes). At 3,000 calls/s some 15,000 of them wait at once; kept as their objects,
@@ -260,7 +276,7 @@ class UserAgentCore:
         try:
             msg = parse_message(data, max_size=self.config.max_message_size)
         except SipParseError as exc:
-            self._malformed(exc, remote)
+            self._malformed(exc, data, remote)
             return
         try:
             if isinstance(msg, Response):
@@ -270,7 +286,7 @@ class UserAgentCore:
         except SipParseError as exc:
             if isinstance(msg, Request):
                 exc.partial = msg
-            self._malformed(exc, remote)
+            self._malformed(exc, data, remote)
 
     def _trying(self, data: bytes) -> bool:
         """Fast path for the commonest message: a 100 Trying only moves its transaction to
@@ -451,21 +467,19 @@ class UserAgentCore:
         self._branch_seq += 1
         return f"{self._branch_prefix}{self._branch_seq}"
 
-    def via(self, transport: str, branch: str) -> str:
-        local = self.local_addresses.get(transport)
-        if local is None:
-            raise NoTransport(f"no local {transport} transport")
+    def via(self, transport: str, branch: str, remote: Address | None = None) -> str:
+        local, reused = self._local(transport, remote)
         host = f"[{local.host}]" if ":" in local.host else local.host
-        return f"SIP/2.0/{transport.upper()} {host}:{local.port};rport;branch={branch}"
+        alias = ";alias" if reused else ""  # RFC 5923 §5: reuse this connection toward us
+        return f"SIP/2.0/{transport.upper()} {host}:{local.port};rport{alias};branch={branch}"
 
-    def contact(self, transport: str, user: str | None, params: str = "") -> str:
+    def contact(self, transport: str, user: str | None, params: str = "",
+                remote: Address | None = None) -> str:
         """Our Contact value for ``transport`` (shared string: dialogs keep a reference)."""
-        key = (transport, user, params)
+        local, _ = self._local(transport, remote)
+        key = (local, user, params)
         value = self._contacts.get(key)
         if value is None:
-            local = self.local_addresses.get(transport)
-            if local is None:
-                raise NoTransport(f"no local {transport} transport")
             scheme = "sips" if transport == "tls" else "sip"
             host = f"[{local.host}]" if ":" in local.host else local.host
             userinfo = f"{user}@" if user else ""
@@ -474,6 +488,27 @@ class UserAgentCore:
             if len(self._contacts) < _ADDRESS_CACHE_LIMIT:
                 self._contacts[key] = value
         return value
+
+    def _local(self, transport: str, remote: Address | None) -> tuple[Address, bool]:
+        """Our address for Via and Contact toward ``remote``, and whether it is that of a
+        connection we opened rather than a listener's.
+
+        Without a listener for a stream transport (TLS toward an SRS, say) it is the local
+        address of our connection to ``remote``: the peer answers over that connection
+        (§18.2.2) and reaches us in the dialog through it (RFC 5923). With no such connection
+        yet, the host of any listener and the transport's default port: the transport opens
+        the connection when the message is sent, and the answer comes back over it.
+        """
+        local = self.local_addresses.get(transport)
+        if local is not None:
+            return local, False
+        if transport not in ("tcp", "tls") or remote is None or not self.local_addresses:
+            raise NoTransport(f"no local {transport} transport")
+        connected = self.connection_local(remote) if self.connection_local else None
+        if connected is not None:
+            return connected, True
+        host = next(iter(self.local_addresses.values())).host
+        return self._address(transport, host, _DEFAULT_PORTS[transport], None), True
 
     def send_request(
         self,
@@ -503,7 +538,7 @@ class UserAgentCore:
         extra.append(("User-Agent", self.config.user_agent))
         branch = self.new_branch()
         request = build_request(
-            method, uri, via=self.via(remote.transport, branch), from_=from_, to=to,
+            method, uri, via=self.via(remote.transport, branch, remote), from_=from_, to=to,
             call_id=call_id, cseq=cseq, routes=routes, contact=contact, headers=extra,
             body=body, content_type=content_type,
         )  # fmt: skip
@@ -532,7 +567,7 @@ class UserAgentCore:
             raise DialogGone(f"dialog {dialog.call_id} is terminated")
         remote = dialog.peer
         branch = self.new_branch()
-        via = self.via(remote.transport, branch)  # raises before any state changes
+        via = self.via(remote.transport, branch, remote)  # raises before any state changes
         extra = list(headers)
         if method in ("INVITE", "UPDATE"):
             if dialog.pending_out is not None or (method == "INVITE" and dialog.pending_in):
@@ -635,7 +670,7 @@ class UserAgentCore:
         else:
             branch = self.new_branch()
             dialog.ack_branch = (number, branch)
-        ack = dialog.create_request("ACK", via=self.via(dialog.peer.transport, branch),
+        ack = dialog.create_request("ACK", via=self.via(dialog.peer.transport, branch, dialog.peer),
                                     number=number)  # fmt: skip
         self.send(ack.to_bytes(), dialog.peer)
 
@@ -723,7 +758,7 @@ class UserAgentCore:
     def _start_bye(self, dialog: Dialog) -> ClientTransaction:
         branch = self.new_branch()
         bye = dialog.create_request(
-            "BYE", via=self.via(dialog.peer.transport, branch),
+            "BYE", via=self.via(dialog.peer.transport, branch, dialog.peer),
             headers=[("User-Agent", self.config.user_agent)],
         )  # fmt: skip
         return self._start(bye, dialog.peer, branch, _CORE, None)
@@ -747,8 +782,7 @@ class UserAgentCore:
             return
         if self._absorbed(self._lingering_server, key, True):
             return  # a retransmission: the last response again (or an ACK absorbed)
-        if via.host != remote.host or via.has_param("rport"):
-            _stamp_via(request, via, remote)
+        _stamp_via(request.headers, via, remote)
         if method == "ACK":
             self._on_ack(request)
             return
@@ -758,9 +792,15 @@ class UserAgentCore:
             return
         if method == "INVITE" and self._answered and self._absorb_invite(request):
             return
+        refusal = self._guarded(request, remote)
+        if refusal is not None and refusal.status is None:
+            return
         cls = InviteServerTransaction if method == "INVITE" else NonInviteServerTransaction
         txn = cls(self, request, dest, key)
         self._server[key] = txn
+        if refusal is not None and refusal.status is not None:
+            self.respond(txn, refusal.status, headers=refusal.headers)
+            return
         if method == "INVITE":
             self.respond(txn, 100)
         try:
@@ -771,6 +811,21 @@ class UserAgentCore:
         if not admitted:
             return
         self._events.append(RequestReceived(txn, txn.dialog))
+
+    def _guarded(self, request: Request, remote: Address) -> Refusal | None:
+        """The guard's verdict on a new request that is not in a dialog we know (counted and
+        logged here); None when it may go on."""
+        guard = self.guard
+        if guard is None:
+            return None
+        to_tag = to_header(request).tag
+        if to_tag is not None and (call_id(request), to_tag,
+                                   from_header(request).tag or "") in self._dialogs:
+            return None
+        refusal = guard.check(request, remote.host, self.now)
+        if refusal is not None:
+            self.refusals.note(refusal.reason, refusal.status, remote.host, self.now)
+        return refusal
 
     def _admit(self, txn: ServerTransaction) -> bool:
         """§8.2 and §12.2.2 checks; answers and returns False when the request is refused."""
@@ -917,7 +972,7 @@ class UserAgentCore:
             if contact_user is None:
                 contact_user = request.uri.user
             contact = dialog.contact if dialog is not None else self.contact(
-                transport, contact_user)  # fmt: skip
+                transport, contact_user, remote=txn.remote)  # fmt: skip
             extra += [("Contact", contact), ("Allow", ALLOW)]
             if creates:
                 extra += [("Record-Route", rr) for rr in request.headers.get_all("Record-Route")]
@@ -928,7 +983,11 @@ class UserAgentCore:
             if timer is None and dialog is not None and dialog.session_timer is not None:
                 timer = dialog.session_timer
         elif method == "OPTIONS" and 200 <= status < 300:
-            extra += [("Allow", ALLOW), ("Supported", ", ".join(self.config.supported))]
+            # §11.2: Allow and Supported once each, the user's own when it gave them
+            given = {n.lower() for n, _ in extra}
+            extra += [(name, value) for name, value in (
+                ("Allow", ALLOW), ("Supported", ", ".join(self.config.supported)))
+                if name.lower() not in given]  # fmt: skip
         if method == "INVITE" and 100 < status < 300 and not any(
             n.lower() == "supported" for n, _ in extra
         ):
@@ -1131,16 +1190,24 @@ class UserAgentCore:
 
     # --- bad input -------------------------------------------------------------------------------
 
-    def _malformed(self, exc: SipParseError, remote: Address) -> None:
-        request = exc.partial
-        if request is None or request.method == "ACK":
-            log.info("dropped unparseable message from %s: %s", remote, exc.reason)
+    def _malformed(self, exc: SipParseError, data: bytes, remote: Address) -> None:
+        """RFC 3261 §8.2 and RFC 4475: answer a malformed request 400 (505 for another SIP
+        version, 513 when too large) whenever a response can be formed from it; drop the
+        rest (responses, ACKs, no usable Via). Either way it is counted and logged through
+        ``refusals``, never once per message."""
+        partial = exc.partial
+        source = salvage(data, self.config.max_message_size) if partial is None else partial
+        if source is None or source.method == "ACK":
+            self.refusals.note(exc.reason, None, remote.host, self.now)
             return
-        try:
-            # §8.2.6.2: a To tag on every non-100 response to a request without one
-            response = make_response(request, 400, exc.reason, to_tag=_tag())
-            dest = self._response_address(top_via(request), remote)
-        except SipParseError:
-            log.info("dropped unparseable message from %s: %s", remote, exc.reason)
-            return
-        self.send(response.to_bytes(), dest)
+        status = _PARSE_ERROR_STATUS.get(exc.reason, 400)
+        via = source.headers.parsed("Via", parse_via)  # salvage() and the parser checked it
+        _stamp_via(source.headers, via, remote)
+        # §8.2.6.2: a To tag on every non-100 response to a request without one
+        response = build_response(source.headers, status, exc.reason, to_tag=_tag())
+        self.refusals.note(exc.reason, status, remote.host, self.now)
+        self.send(response.to_bytes(), self._response_address(via, remote))
+
+
+#: the parse errors that are not answered 400 (RFC 3261 §21.5.6, §21.5.14)
+_PARSE_ERROR_STATUS = {"Version Not Supported": 505, "Message Too Large": 513}

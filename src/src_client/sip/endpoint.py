@@ -42,7 +42,8 @@ from .core import (
 )
 from .dialog import Dialog as CoreDialog
 from .dialog import DialogState
-from .errors import SipError
+from .errors import SipError, SipParseError
+from .guard import GuardPolicy, InboundGuard
 from .message import Request, Response
 from .resolver import resolve, resolve_literal
 from .timers import TimerConfig
@@ -53,7 +54,7 @@ from .transaction import (
     TransactionStateError,
 )
 from .transaction import ServerTransaction as CoreServerTransaction
-from .transport import Address, TransportLayer
+from .transport import Address, TransportError, TransportLayer
 from .uri import NameAddr, SipUri
 
 log = logging.getLogger(__name__)
@@ -84,6 +85,7 @@ class SipConfig:
     max_message_size: int = 65535
     min_se: int = session_timer.MIN_SE_FLOOR  # RFC 4028: shortest session interval accepted
     supported: tuple[str, ...] = ("timer",)  # option tags a Require may name (an SRS: siprec)
+    guard: GuardPolicy | None = None  # who may send requests (None: anyone, sip/guard.py)
 
     def core_config(self) -> CoreConfig:
         return CoreConfig(
@@ -282,10 +284,13 @@ class SipEndpoint:
                  idle_timeout: float = 300.0) -> None:
         self.config = config or SipConfig()
         self.core = UserAgentCore(self.config.core_config())
+        if self.config.guard is not None:
+            self.core.guard = InboundGuard(self.config.guard)
         self.transports = TransportLayer(
             self._on_message, self._on_error, tls_client_context=tls_client_context,
             max_message_size=self.config.max_message_size, idle_timeout=idle_timeout,
         )  # fmt: skip
+        self.core.connection_local = self.transports.connection_local
         self.on_request: RequestHandler | None = None
         self._digest = DigestSession()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -428,6 +433,11 @@ class SipEndpoint:
             self._literal(target) or await self._resolve(target))  # fmt: skip
         error: SipError | None = None
         for address in candidates:
+            try:
+                await self._connect_unless_listening(address)
+            except SipTransportError as exc:
+                error = exc  # RFC 3263 §4.3: try the next address
+                continue
             while True:
                 call.cseq += 1
                 contact = None
@@ -458,9 +468,19 @@ class SipEndpoint:
                 return response, dialog
         raise error or SipTransportError(f"no address for {target}")
 
+    async def _connect_unless_listening(self, address: Address) -> None:
+        """Open the TCP/TLS connection first when we do not listen on its transport: Via and
+        Contact then carry its local address (RFC 5923), which exists only once connected."""
+        if address.transport == "udp" or address.transport in self.core.local_addresses:
+            return
+        try:
+            await self.transports.connect(address)
+        except TransportError as exc:
+            raise SipTransportError(str(exc)) from None
+
     def _contact(self, address: Address, user: str | None, params: str) -> str:
         try:
-            return self.core.contact(address.transport, user, params)
+            return self.core.contact(address.transport, user, params, address)
         except NoTransport as exc:
             raise SipTransportError(str(exc)) from None
 
@@ -602,8 +622,15 @@ class SipEndpoint:
         self._process()
 
     def _on_error(self, remote: Address, exc: Exception) -> None:
-        log.info("transport error towards %s: %s", remote, exc)
+        """A peer's doing (a stream it framed wrong, a reset) is counted and summarised like
+        any refused message, so a peer cannot grow the log; our own failures are logged."""
         loop = self._loop or asyncio.get_running_loop()
+        if isinstance(exc, SipParseError):
+            self.core.refusals.note(exc.reason, None, remote.host, loop.time())
+        elif isinstance(exc, ConnectionResetError):
+            self.core.refusals.note("Connection Reset", None, remote.host, loop.time())
+        else:
+            log.info("transport error towards %s: %s", remote, exc)
         self._transport_errors[remote] = exc
         try:
             self.core.transport_error(remote, loop.time())

@@ -17,7 +17,7 @@ from functools import lru_cache
 from types import MappingProxyType
 
 from .errors import SipParseError
-from .headers import Headers
+from .headers import Headers, header_key
 from .syntax import is_token
 from .uri import NameAddr, SipUri, Via, parse_name_addr, parse_uri, parse_via
 
@@ -282,13 +282,29 @@ def make_response(
 ) -> Response:
     """Build a response per RFC 3261 §8.2.6.2: every Via, From, Call-ID and CSeq copied
     verbatim, To copied with ``to_tag`` appended when the request's To has no tag."""
-    src = request.headers
+    return build_response(request.headers, status, reason, to_tag=to_tag, headers=headers,
+                          body=body, content_type=content_type)  # fmt: skip
+
+
+def build_response(
+    src: Headers,
+    status: int,
+    reason: str | None = None,
+    *,
+    to_tag: str | None = None,
+    headers: Iterable[tuple[str, str]] = (),
+    body: bytes = b"",
+    content_type: str | None = None,
+) -> Response:
+    """make_response() for a request known only by its headers: what is missing of From,
+    To, Call-ID and CSeq is left out, because a request lacking some of them still
+    deserves its 400 (RFC 4475 §3.1.2.18); a To that does not parse is copied as it is."""
     items = [("via", "Via", value) for name, value in src if name == "Via"]
     for key, name in _COPIED:
         copied = src.get(name)
         if copied is None:
-            raise SipParseError(f"Missing {name}")
-        if key == "to" and to_tag is not None and to_header(request).tag is None:
+            continue
+        if key == "to" and to_tag is not None and _to_tag_missing(src):
             copied = f"{copied};tag={to_tag}"
         items.append((key, name, copied))
     out = Headers.canonical(items)
@@ -299,6 +315,55 @@ def make_response(
     if reason is None:
         reason = REASON_PHRASES.get(status, _CLASS_REASONS[status // 100])
     return Response(status, reason, out, body)
+
+
+def _to_tag_missing(src: Headers) -> bool:
+    try:
+        return src.parsed("To", parse_name_addr).tag is None
+    except SipParseError:
+        return False  # a To we cannot read is copied as it is
+
+
+@dataclass(frozen=True, slots=True)
+class Salvaged:
+    """What a refused request still tells: its method and the headers a response copies."""
+
+    method: str
+    headers: Headers
+
+
+def salvage(data: bytes, max_size: int = 65535) -> Salvaged | None:
+    """Read, leniently, what an error response to a message parse_message refused needs.
+
+    None when no response can be formed: the message is a response (never answered,
+    §8.1.3.3), its start line has no method, or it has no top Via that parses (nowhere to
+    send an answer, and nothing the peer could match it with). Lines holding a bare CR are
+    skipped rather than copied (they could end a header line early); undecodable bytes are
+    replaced. Only the first ``max_size`` bytes are read.
+    """
+    head = data[:max_size].lstrip(b"\r\n")
+    end = _head_end(head)[0]
+    text = head[: end if end >= 0 else len(head)].decode("utf-8", "replace")
+    lines = [line.removesuffix("\r") for line in text.split("\n")]
+    method = lines[0].split(" ", 1)[0]
+    if method.upper().startswith("SIP/") or not is_token(method):
+        return None
+    wanted: list[tuple[str, str]] = []
+    seen: set[str] = set()
+    for line in lines[1:]:
+        name, colon, value = line.partition(":")
+        key, canonical = header_key(name.strip())
+        if not colon or "\r" in line or key not in _ESSENTIAL:
+            continue
+        if key == "via" or key not in seen:
+            seen.add(key)
+            wanted.append((canonical, value.strip()))
+    try:
+        headers = Headers(wanted)
+        headers.parsed("Via", parse_via)
+    except (SipParseError, ValueError):
+        return None
+    return Salvaged(method, headers)
 
 
 _COPIED = (("from", "From"), ("to", "To"), ("call-id", "Call-ID"), ("cseq", "CSeq"))

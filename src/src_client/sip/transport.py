@@ -287,9 +287,13 @@ class _StreamConnection(asyncio.Protocol):
             raise TransportError(f"{self.remote} is not reading; connection closed")
 
     def _check_idle(self) -> None:
+        """Close after ``idle_timeout`` without traffic, except a connection we opened on a
+        transport we do not listen on: the peer can reach us only through it (RFC 5923)."""
         assert self.transport is not None
         idle = self.loop.time() - self.last_activity
-        if idle >= self.layer.idle_timeout:
+        if self.outbound and self.layer.local_address(self.name) is None:
+            self.idle_timer = self.loop.call_later(self.layer.idle_timeout, self._check_idle)
+        elif idle >= self.layer.idle_timeout:
             self.transport.close()
         else:
             self.idle_timer = self.loop.call_later(self.layer.idle_timeout - idle, self._check_idle)
@@ -319,6 +323,7 @@ class TransportLayer:
         self._connections: dict[Address, _StreamConnection] = {}
         self._pending: dict[Address, list[bytes]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._connecting: dict[Address, asyncio.Task[None]] = {}
         self._closed = False
 
     async def listen(
@@ -378,6 +383,24 @@ class TransportLayer:
         except Exception as exc:
             self._error(remote, exc)
 
+    def connection_local(self, remote: Address) -> Address | None:
+        """Our end of the open connection to ``remote``, if there is one."""
+        connection = self._connections.get(remote)
+        return connection.local if connection is not None else None
+
+    async def connect(self, remote: Address) -> Address:
+        """Our end of a connection to ``remote`` (TCP/TLS), opened unless one is open: what
+        Via and Contact carry when we do not listen on that transport. TransportError when
+        the connection cannot be made."""
+        local = self.connection_local(remote)
+        if local is None:
+            self._queue(remote)
+            await asyncio.shield(self._connecting[remote])
+            local = self.connection_local(remote)
+        if local is None:
+            raise TransportError(f"cannot connect to {remote}")
+        return local
+
     def connection_count(self) -> int:
         """Open TCP/TLS connections (inbound and outbound)."""
         return len(self._connections)
@@ -429,16 +452,26 @@ class TransportLayer:
         if connection is not None:
             connection.write(data)
             return
+        self._queue(remote).append(data)
+
+    def _queue(self, remote: Address) -> list[bytes]:
+        """What waits for the connection to ``remote``; the first call starts connecting."""
         queued = self._pending.get(remote)
         if queued is not None:
-            queued.append(data)
-            return
+            return queued
         if remote.transport == "tls" and self._tls_client_context is None:
             self._tls_client_context = client_context()
-        self._pending[remote] = [data]
+        queued = self._pending[remote] = []
         task = asyncio.get_running_loop().create_task(self._connect(remote))
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._connecting[remote] = task
+        task.add_done_callback(lambda done: self._connected(remote, done))
+        return queued
+
+    def _connected(self, remote: Address, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if self._connecting.get(remote) is task:
+            del self._connecting[remote]
 
     async def _connect(self, remote: Address) -> None:
         loop = asyncio.get_running_loop()

@@ -159,6 +159,7 @@ class Rig:
         for party in (leg, callee):
             sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
             sender.bind(("127.0.0.1", 0))
+            party.set_remote(*sender.getsockname())  # the party's SDP: strict latching
             self._sockets.append(sender)
             self._senders.append(asyncio.get_running_loop().create_task(
                 _send_rtp(sender, party.local_address, packets)))
