@@ -156,7 +156,7 @@ async def test_empty_document_answers_then_hangs_up(rig: Rig, phone: Phone) -> N
     await until(lambda: not manager.active_calls())
     [call] = manager.calls()
     assert call.status is CallStatus.COMPLETED and call.end_reason == "hung up by TwiML"
-    assert [r.status for r in rig.service.list(call.sid)] == [SiprecStatus.STOPPED]
+    assert [r.status for r in rig.siprecs(call.sid)] == [SiprecStatus.STOPPED]
 
 
 def _wav_bytes(samples: np.ndarray, rate: int) -> bytes:

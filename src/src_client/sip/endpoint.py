@@ -429,8 +429,8 @@ class SipEndpoint:
         for address in candidates:
             try:
                 await self._connect_unless_listening(address)
-            except SipTransportError as exc:
-                error = exc  # RFC 3263 §4.3: try the next address
+            except SipTransportError as unreachable:  # RFC 3263 §4.3: try the next address
+                error = unreachable  # (a name of its own: mypyc types an `as` name only once)
                 continue
             while True:
                 call.cseq += 1
