@@ -20,6 +20,7 @@ from src_client.sip.endpoint import SipConfig, SipEndpoint
 from src_client.sip.uri import parse_uri
 from src_client.sipp import SCENARIO_DIR, sipp_available
 from src_client.siprec.connectors import Connector, ConnectorRegistry
+from src_client.siprec.resource import SiprecResource
 from src_client.siprec.service import SiprecService
 from src_client.siprec.session import SessionContext
 from src_client.srs.server import RecordingServer
@@ -57,6 +58,11 @@ class Rig:
     service: SiprecService
     errors: list[tuple[str, Exception]] = field(default_factory=list)
     manager: CallManager | None = None
+    saved: dict[str, SiprecResource] = field(default_factory=dict)  # what the daemon stores
+
+    def siprecs(self, call_sid: str) -> list[SiprecResource]:
+        """A call's recordings as last saved (the service forgets them when the call ends)."""
+        return [r for r in self.saved.values() if r.call_sid == call_sid]
 
     @property
     def address(self) -> tuple[str, int]:
@@ -104,13 +110,15 @@ async def rig(engine: Engine, tmp_path: Path) -> AsyncIterator[Rig]:
         [Connector("srs1", parse_uri(f"sip:srs@127.0.0.1:{srs_address.port}"))]
     )
     webhooks = WebhookSender(policy=RetryPolicy(max_attempts=2, initial_backoff=0.05))
+    saved: dict[str, SiprecResource] = {}
     service = SiprecService(
         SessionContext(endpoint, engine, "127.0.0.1", answer_timeout=3.0),
         connectors,
         webhooks,
         lambda account: AUTH_TOKEN,
+        on_change=lambda resource: saved.__setitem__(resource.sid, resource),
     )
-    rig = Rig(engine, endpoint, srs, service)
+    rig = Rig(engine, endpoint, srs, service, saved=saved)
     yield rig
     if rig.manager is not None:
         await rig.manager.close()

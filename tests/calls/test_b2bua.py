@@ -156,7 +156,7 @@ async def test_empty_document_answers_then_hangs_up(rig: Rig, phone: Phone) -> N
     await until(lambda: not manager.active_calls())
     [call] = manager.calls()
     assert call.status is CallStatus.COMPLETED and call.end_reason == "hung up by TwiML"
-    assert [r.status for r in rig.service.list(call.sid)] == [SiprecStatus.STOPPED]
+    assert [r.status for r in rig.siprecs(call.sid)] == [SiprecStatus.STOPPED]
 
 
 def _wav_bytes(samples: np.ndarray, rate: int) -> bytes:
@@ -387,3 +387,39 @@ async def test_rest_redirect_of_a_live_call(rig: Rig, phone: Phone, webapp: WebA
     with pytest.raises(TwilioError) as unknown:
         await manager.redirect("CA" + "f" * 32, ControlRedirect(url=webapp.url("/next")))
     assert unknown.value.code == 20404
+
+
+async def test_early_media_from_a_183_reaches_the_caller(rig: Rig, phone: Phone) -> None:
+    """Ringback in a 183 with SDP: strict latching takes the callee's media from the address
+    the 183 signals, so the caller hears it before the callee answers."""
+    from src_client.callgen import RtpPeer, speech_like
+
+    ringback = RtpPeer()
+    callee_endpoint = await SipEndpoint.create()
+    answer = asyncio.Event()
+
+    async def on_request(transaction: ServerTransaction) -> None:
+        if transaction.request.method != "INVITE":
+            await transaction.respond(200)
+            return
+        ringback.learn_remote(transaction.request.body)
+        await transaction.respond(183, body=ringback.sdp(), content_type="application/sdp")
+        await ringback.talk(speech_like(0.4))
+        await answer.wait()
+        await transaction.accept(body=ringback.sdp(), content_type="application/sdp")
+
+    callee_endpoint.on_request = on_request
+    port = callee_endpoint.transports.local_address("udp").port  # type: ignore[union-attr]
+    try:
+        await rig.serve_twiml(f"<Response><Dial><Sip>sip:b@127.0.0.1:{port}</Sip></Dial>"
+                              "</Response>")
+        result = await phone.call()  # the B2BUA answers the caller, then runs <Dial>
+        assert result.response.status == 200 and result.dialog is not None
+        early = await phone.receive_audio(10)  # 200 ms of the ringback, before the answer
+        assert len(early) == 1600 and not answer.is_set()
+        answer.set()
+        await result.dialog.bye()
+    finally:
+        answer.set()
+        ringback.close()
+        await callee_endpoint.close()

@@ -96,7 +96,7 @@ async def test_recorded_call_with_media_dtmf_hold_and_caller_bye(rig: Rig, tmp_p
 
     finished = manager.get(call.sid)
     assert finished.status is CallStatus.COMPLETED and not manager.active_calls()
-    assert all(r.status is SiprecStatus.STOPPED for r in rig.service.list(call.sid))
+    assert all(r.status is SiprecStatus.STOPPED for r in rig.siprecs(call.sid))
     assert rig.engine.stats().legs == 0 and rig.engine.stats().forks == 0
     assert rig.errors == []
 
@@ -170,7 +170,7 @@ async def test_callee_bye_ends_both_legs_and_the_recording(rig: Rig, tmp_path: P
     assert recording.sip["end_reason"] == "SRC sent BYE"
     call = manager.get(sid)
     assert call.status is CallStatus.COMPLETED and call.end_reason == "hung up by TwiML"
-    assert [r.status for r in rig.service.list(sid)] == [SiprecStatus.STOPPED]
+    assert [r.status for r in rig.siprecs(sid)] == [SiprecStatus.STOPPED]
     assert rig.engine.stats().legs == 0
 
 

@@ -225,8 +225,9 @@ def test_a_newer_schema_is_refused(db: Path) -> None:
 
 
 def test_unusable_path_is_a_store_error(tmp_path: Path) -> None:
+    (tmp_path / "a-file").write_text("where a folder should be")
     with pytest.raises(StoreError, match="cannot open"):
-        SqliteStore(tmp_path / "missing-dir" / "state.db")
+        SqliteStore(tmp_path / "a-file" / "state.db")
     garbage = tmp_path / "garbage.db"
     garbage.write_bytes(b"not a database, just bytes " * 100)
     with pytest.raises(StoreError, match="cannot use"):

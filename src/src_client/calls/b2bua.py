@@ -632,6 +632,7 @@ class _CallSession:
                 content_type=SDP,
                 credentials=credentials,
                 session_expires=manager.options.session_expires,
+                on_provisional=partial(self._early_media, callee),
             )
             status = _dial_status(result.response)
             if result.dialog is None:
@@ -657,6 +658,16 @@ class _CallSession:
                 self._unrelay(callee)
                 manager.leg_removed(leg.id)
                 leg.close()
+
+    def _early_media(self, callee: CallLeg, response: SipResponse) -> None:
+        """A 18x with SDP (early media, RFC 3960): the callee's media address is signalled
+        now, so strict latching lets its ringback or announcement through to the caller."""
+        if not response.body:
+            return
+        try:
+            _point(callee, read_offer(response.body))
+        except NegotiationError as exc:
+            log.info("call %s: early media SDP ignored: %s", self.sid, exc)
 
     def _resolve_target(self, target: DialTarget) -> tuple[SipUri, DigestCredentials | None]:
         if isinstance(target, DialSip):
